@@ -1,0 +1,42 @@
+"""Captioners for auto-DNP: they turn each diffusion-negative image into the text of its negative prompt.
+
+Importing this package is cheap: torch and transformers are imported on the first caption, not here.
+
+    pool = CaptionerPool()
+    captioner = pool.get("blip-large", device="cuda", max_tokens=30)
+    negatives = captioner.caption(dns_images)  # one cleaned caption per image, in order
+"""
+
+from __future__ import annotations
+
+from lib_dnp.captioners.cleanup import clean_caption
+from lib_dnp.captioners.errors import CaptionerError, CaptionerNotFound
+from lib_dnp.captioners.hf import HFCaptioner
+from lib_dnp.captioners.manager import Captioner, CaptionerFactory, CaptionerPool, model_key
+from lib_dnp.captioners.registry import (
+    DEFAULT_CAPTIONER,
+    REGISTRY,
+    CaptionerEntry,
+    available_offline,
+    hub_cache_dir,
+    hub_offline,
+    resolve,
+)
+
+__all__ = [
+    "DEFAULT_CAPTIONER",
+    "REGISTRY",
+    "Captioner",
+    "CaptionerEntry",
+    "CaptionerError",
+    "CaptionerFactory",
+    "CaptionerNotFound",
+    "CaptionerPool",
+    "HFCaptioner",
+    "available_offline",
+    "clean_caption",
+    "hub_cache_dir",
+    "hub_offline",
+    "model_key",
+    "resolve",
+]

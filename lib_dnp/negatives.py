@@ -1,0 +1,62 @@
+"""How a caption joins the user's own negative prompt, and how to take it out again."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+SEPARATOR = ", "
+CHUNK_TOKENS = 75  # The WebUI encodes prompts in chunks of 75 CLIP tokens (modules/sd_hijack_clip.py).
+
+
+def compose_negative(user_negative: str, caption: str, composition: str) -> str:
+    """The negative prompt of one image.
+
+    append: "user, caption"; prepend: "caption, user"; replace: "caption". An empty (or blank) part is left out
+    with its separator, so no stray ", " appears; an empty caption leaves the user's negative as it is.
+    """
+    user = user_negative.strip()
+    text = caption.strip()
+    if not text:
+        return user_negative
+    if composition == "replace" or not user:
+        return text
+    if composition == "append":
+        return f"{user}{SEPARATOR}{text}"
+    if composition == "prepend":
+        return f"{text}{SEPARATOR}{user}"
+    raise ValueError(f"expected composition 'append', 'prepend' or 'replace', but got {composition!r}")
+
+
+def user_negative_of(composed: str, caption: str, composition: str) -> str:
+    """Undo `compose_negative`: the user's own negative from an image's negative and its caption.
+
+    Used when infotext is pasted back, so that generating again does not add the caption twice. With `replace`
+    the user's negative did not reach the image, and "" is returned.
+    """
+    text = caption.strip()
+    if not text:
+        return composed
+    if composition == "replace" or composed.strip() == text:
+        return ""
+    if composition == "append" and composed.endswith(SEPARATOR + text):
+        return composed[: -len(SEPARATOR + text)]
+    if composition == "prepend" and composed.startswith(text + SEPARATOR):
+        return composed[len(text + SEPARATOR) :]
+    return composed
+
+
+def chunk_note(user_negative: str, composed: str, count_tokens: Callable[[str], int]) -> str | None:
+    """A note when the caption pushes the negative prompt into another 75-token chunk, else None.
+
+    Each extra chunk is encoded separately and concatenated, which weakens every part a little and costs time.
+    """
+    before = count_tokens(user_negative) if user_negative.strip() else 0
+    after = count_tokens(composed)
+    chunks_before = max(1, -(-before // CHUNK_TOKENS))
+    chunks_after = max(1, -(-after // CHUNK_TOKENS))
+    if chunks_after <= chunks_before:
+        return None
+    return (
+        f"the caption makes the negative prompt {after} tokens: {chunks_after} chunks of {CHUNK_TOKENS} "
+        f"instead of {chunks_before}; lower 'Caption max tokens' to keep it in one"
+    )

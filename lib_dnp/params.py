@@ -1,0 +1,300 @@
+"""The one params model of sd-webui-dnp.
+
+Every option's name, type, bounds, default and label lives here and nowhere else. The WebUI accordion, the
+HTTP API (`alwayson_scripts`), the infotext and the X/Y/Z axes all read from and validate through `DnpParams`.
+
+The model is written against the pydantic 1 API. The WebUI pins pydantic 1.x; pydantic 2 ships the same API as
+`pydantic.v1`, so one model serves both without a shim of our own.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+try:  # pydantic 2
+    from pydantic.v1 import BaseModel, Extra, Field, ValidationError, root_validator, validator
+except ImportError:  # pydantic 1.x, as the WebUI pins it
+    from pydantic import BaseModel, Extra, Field, ValidationError, root_validator, validator  # type: ignore
+
+from lib_dnp.captioners.registry import DEFAULT_CAPTIONER
+
+MAX_CAPTION_CHARS = 2000
+MAX_CAPTIONS = 1000
+
+Mode = Literal["auto", "manual"]
+Composition = Literal["append", "prepend", "replace"]
+
+
+class DnpParamsError(ValueError):
+    """Bad DNP options. `problems` lists (field, message) pairs; str() is one readable line per problem."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {message}" for field, message in problems))
+
+
+def _number(value: Any) -> Any:
+    # The API must get "wrong type" for "7" or true, not a silent coercion; text sources (infotext, X/Y/Z)
+    # convert their strings first, through `coerce_text`.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("expected a number")
+    if not math.isfinite(value):
+        raise ValueError("expected a finite number")
+    return value
+
+
+def _integer(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("expected an integer")
+    return value
+
+
+def _boolean(value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise TypeError("expected true or false")
+    return value
+
+
+def _string(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return value
+
+
+class DnpParams(BaseModel):
+    """Options of one DNP generation. Field extras: `infotext` (written to image parameters), `xyz` (an X/Y/Z
+    axis), `step` (UI slider step)."""
+
+    enabled: bool = Field(False, title="Enable DNP", description="Run diffusion-negative prompting.")
+    mode: Mode = Field(
+        "auto",
+        title="Mode",
+        description="auto: caption each DNS image and use it as negative. manual: use the captions you give.",
+        xyz=True,
+    )
+    captioner: str = Field(
+        DEFAULT_CAPTIONER,
+        title="Captioner",
+        description="A registry key, any Hugging Face image-to-text model id, or a local model folder.",
+        min_length=1,
+        max_length=512,
+        xyz=True,
+    )
+    dns_scale: float | None = Field(
+        None,
+        title="DNS scale",
+        description="Guidance scale s of the diffusion-negative pass (eq. 19); empty = the main CFG scale.",
+        ge=1.0,
+        le=30.0,
+        step=0.5,
+        xyz=True,
+    )
+    dns_steps: float = Field(
+        1.0,
+        title="DNS steps",
+        description="Fraction of the main pass's steps used by the DNS pass (1.0 = the paper).",
+        gt=0.0,
+        le=1.0,
+        step=0.05,
+        xyz=True,
+    )
+    composition: Composition = Field(
+        "append",
+        title="Composition",
+        description="How the caption joins your own negative prompt.",
+        xyz=True,
+    )
+    captions: list[str] = Field(
+        [],
+        title="Captions",
+        description="Manual mode: one negative for every image, or one per image in batch order.",
+        max_items=MAX_CAPTIONS,
+        infotext=False,
+    )
+    max_tokens: int = Field(
+        30, title="Caption max tokens", description="Longest caption, in captioner tokens.", ge=1, le=100, step=1
+    )
+    num_beams: int = Field(
+        1, title="Caption beams", description="Beam search width of the captioner (1 = greedy, fastest).", ge=1, le=8, step=1
+    )
+    cache: bool = Field(
+        True,
+        title="Cache DNS results",
+        description="Reuse the DNS image and caption when nothing that determines them changed.",
+        infotext=False,
+    )
+    return_dns_images: bool = Field(
+        False,
+        title="Return DNS images",
+        description="Also return the DNS images, after the generated ones.",
+        infotext=False,
+    )
+
+    class Config:
+        extra = Extra.forbid
+        validate_assignment = True
+        # A JSON-schema-friendly title for /dnp/v1/schema.
+        title = "DNP"
+
+    _check_numbers = validator("dns_scale", "dns_steps", pre=True, allow_reuse=True)(
+        lambda v: v if v is None else _number(v)
+    )
+    _check_integers = validator("max_tokens", "num_beams", pre=True, allow_reuse=True)(_integer)
+    _check_booleans = validator("enabled", "cache", "return_dns_images", pre=True, allow_reuse=True)(_boolean)
+    _check_strings = validator("mode", "captioner", "composition", pre=True, allow_reuse=True)(_string)
+
+    @validator("captions", pre=True)
+    def _captions_are_strings(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            raise TypeError("expected a list of strings")
+        for i, caption in enumerate(value):
+            if not isinstance(caption, str):
+                raise TypeError(f"item {i} is not a string")
+            if len(caption) > MAX_CAPTION_CHARS:
+                raise ValueError(f"item {i} has {len(caption)} characters; at most {MAX_CAPTION_CHARS} are allowed")
+        return value
+
+    @validator("captioner")
+    def _captioner_is_one_line(cls, value: str) -> str:
+        if value != value.strip() or any(ch in value for ch in "\r\n\t"):
+            raise ValueError("must be one line without surrounding spaces")
+        return value
+
+    @root_validator(skip_on_failure=True)
+    def _manual_needs_captions(cls, values: dict[str, Any]) -> dict[str, Any]:
+        if values.get("enabled") and values.get("mode") == "manual" and not values.get("captions"):
+            raise ValueError("captions: manual mode needs at least one caption (or use mode 'auto')")
+        return values
+
+
+FIELDS = tuple(DnpParams.__fields__)
+
+
+def field_extra(name: str, key: str, default: Any = None) -> Any:
+    return DnpParams.__fields__[name].field_info.extra.get(key, default)
+
+
+def default_params() -> DnpParams:
+    return DnpParams()
+
+
+def choices(name: str) -> list[str] | None:
+    """The allowed values of a Literal field, or None."""
+    outer = DnpParams.__fields__[name].outer_type_
+    args = getattr(outer, "__args__", None)
+    if getattr(outer, "__origin__", None) is Literal and args:
+        return list(args)
+    return None
+
+
+def _kind(name: str) -> type:
+    """bool, int, float, str or list: the JSON kind of a field (constrained types subclass these)."""
+    field = DnpParams.__fields__[name]
+    if getattr(field.outer_type_, "__origin__", None) is list:
+        return list
+    field_type = field.type_
+    for kind in (bool, int, float, str):
+        if isinstance(field_type, type) and issubclass(field_type, kind):
+            return kind
+    return str
+
+
+def allowed(name: str) -> str:
+    """What a field accepts, in words, for error messages."""
+    field = DnpParams.__fields__[name]
+    info = field.field_info
+    options = choices(name)
+    if options:
+        return "one of " + ", ".join(repr(o) for o in options)
+    kind = _kind(name)
+    if kind is bool:
+        return "true or false"
+    if kind is list:
+        return f"a list of at most {MAX_CAPTIONS} strings of at most {MAX_CAPTION_CHARS} characters"
+    if kind in (int, float):
+        low = f"> {info.gt}" if info.gt is not None else f">= {info.ge}"
+        text = f"{'an integer' if kind is int else 'a number'} {low} and <= {info.le}"
+        return text + (", or null for the main pass's value" if field.allow_none else "")
+    return f"a one-line string of 1 to {info.max_length} characters"
+
+
+def _problems(error: ValidationError) -> list[tuple[str, str]]:
+    problems = []
+    for item in error.errors():
+        loc = [str(part) for part in item["loc"] if part != "__root__"]
+        name = loc[0] if loc else "params"
+        message = item["msg"]
+        if item["type"] == "value_error.extra":
+            message = "unknown field; allowed fields are " + ", ".join(FIELDS)
+        elif name in DnpParams.__fields__:
+            message = f"{message} (allowed: {allowed(name)})"
+        elif message.startswith(f"{name}: "):
+            message = message[len(name) + 2 :]
+        if name == "params" and ":" in message:
+            name, message = (part.strip() for part in message.split(":", 1))
+        problems.append((".".join([name, *loc[1:]]) if loc else name, message))
+    return problems
+
+
+def parse_params(data: Any) -> DnpParams:
+    """dict (the API's JSON, the UI's state) → DnpParams. Missing fields take their defaults.
+
+    Raises DnpParamsError naming each bad field and what it allows.
+    """
+    if isinstance(data, DnpParams):
+        return data
+    if data is None:
+        return DnpParams()
+    if not isinstance(data, dict):
+        raise DnpParamsError([("args", f"expected an object of named DNP fields, got {type(data).__name__}")])
+    try:
+        return DnpParams.parse_obj(data)
+    except ValidationError as error:
+        raise DnpParamsError(_problems(error)) from None
+
+
+def params_dict(params: DnpParams) -> dict[str, Any]:
+    """DnpParams → plain JSON-ready dict, every field present."""
+    return params.dict()
+
+
+def updated(params: DnpParams, **changes: Any) -> DnpParams:
+    """A validated copy with some fields changed (X/Y/Z values, UI overrides)."""
+    return parse_params({**params.dict(), **changes})
+
+
+def json_schema() -> dict[str, Any]:
+    return DnpParams.schema()
+
+
+def coerce_text(name: str, text: str) -> Any:
+    """Convert a value written as text (infotext, an X/Y/Z cell) to the field's JSON type.
+
+    Validation stays with the model: this only turns "7.5" into 7.5, "true" into True, "none" into None.
+    """
+    if name not in DnpParams.__fields__:
+        raise DnpParamsError([(name, "unknown field; allowed fields are " + ", ".join(FIELDS))])
+    field = DnpParams.__fields__[name]
+    kind = _kind(name)
+    text = text.strip()
+    if field.allow_none and text.lower() in ("", "none", "null", "default"):
+        return None
+    if kind is bool:
+        lowered = text.lower()
+        if lowered in ("true", "yes", "on", "1"):
+            return True
+        if lowered in ("false", "no", "off", "0"):
+            return False
+        raise DnpParamsError([(name, f"{text!r} is not a boolean (allowed: {allowed(name)})")])
+    if kind in (int, float):
+        try:
+            number = float(text)
+        except ValueError:
+            raise DnpParamsError([(name, f"{text!r} is not a number (allowed: {allowed(name)})")]) from None
+        if kind is int:
+            if not number.is_integer():
+                raise DnpParamsError([(name, f"{text!r} is not an integer (allowed: {allowed(name)})")])
+            return int(number)
+        return number
+    return text

@@ -1,0 +1,188 @@
+"""Orchestration of one batch: DNS pass (or cache), captioning, negative composition.
+
+The front end (WebUI script, diffusers CLI, benchmark) supplies how to sample DNS images; this module decides
+what to sample, what to caption and what each image's negative becomes. Nothing here raises because a pass or a
+captioner failed: each image's result carries the error, and its negative stays the user's own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from lib_dnp.cache import DnsCache, DnsKey
+from lib_dnp.negatives import compose_negative
+from lib_dnp.params import DnpParams
+
+log = logging.getLogger("lib_dnp")
+
+
+class Captioner(Protocol):
+    def caption(self, images: Sequence[Any]) -> list[str]: ...
+
+    def settings_fingerprint(self) -> str: ...
+
+
+class DnsInterrupted(Exception):
+    """The user interrupted or skipped the DNS pass or the captioning."""
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image of the batch: its prompt, the user's own negative, and what determines its DNS image."""
+
+    prompt: str
+    negative: str
+    key: DnsKey
+
+
+@dataclass
+class ImageResult:
+    index: int
+    negative: str  # composed with the caption, or the user's own when `error` is set
+    caption: str | None = None
+    dns_image: Any | None = None
+    error: str | None = None
+    from_cache: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+# sample_dns(indices) → one DNS image per index, in that order. It may raise DnsInterrupted.
+SampleDns = Callable[[Sequence[int]], Sequence[Any]]
+# on_stage(stage, count): "dns" or "caption", with the number of images about to go through it.
+OnStage = Callable[[str, int], None]
+
+
+def manual_captions(params: DnpParams, count: int) -> list[str]:
+    """Manual mode: one caption for every image, or one per image. Raises ValueError otherwise."""
+    captions = params.captions
+    if len(captions) == 1:
+        return captions * count
+    if len(captions) == count:
+        return list(captions)
+    raise ValueError(f"captions: expected 1 caption or {count} (one per image), but got {len(captions)}")
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, DnsInterrupted):
+        return str(error) or "interrupted"
+    text = str(error) or type(error).__name__
+    return text if text.startswith("[DNP]") else f"{type(error).__name__}: {text}"
+
+
+def run_batch(
+    images: Sequence[ImageSpec],
+    params: DnpParams,
+    sample_dns: SampleDns,
+    captioner: Captioner | None,
+    cache: DnsCache | None = None,
+    on_stage: OnStage | None = None,
+) -> list[ImageResult]:
+    """Run DNP for one batch and return one result per image, in order."""
+    results = [ImageResult(index=i, negative=spec.negative) for i, spec in enumerate(images)]
+    cache = cache if params.cache else None
+    if params.mode == "manual":
+        return _manual(images, params, sample_dns, cache, results, on_stage)
+
+    if captioner is None:
+        return _fail(results, range(len(images)), "[DNP] no captioner is configured")
+    captioner_id = captioner.settings_fingerprint()
+    captions: dict[int, str] = {}
+    if cache is not None:
+        for i, spec in enumerate(images):
+            cached = cache.caption(spec.key, captioner_id)
+            if cached is not None:
+                captions[i] = cached
+                results[i].from_cache = True
+    # DNS images are needed for every image still without a caption, and for all when the caller wants them.
+    need_image = [i for i in range(len(images)) if i not in captions or params.return_dns_images]
+    _dns_images(images, need_image, sample_dns, cache, results, on_stage)
+
+    to_caption = [i for i in range(len(images)) if i not in captions and results[i].dns_image is not None]
+    if to_caption:
+        try:
+            if on_stage:
+                on_stage("caption", len(to_caption))
+            texts = captioner.caption([results[i].dns_image for i in to_caption])
+            if len(texts) != len(to_caption):
+                raise RuntimeError(f"captioner returned {len(texts)} captions for {len(to_caption)} images")
+        except Exception as error:  # the image must survive any captioner failure
+            log.warning("[DNP] captioning failed: %s", error)
+            _fail(results, to_caption, _describe(error))
+        else:
+            for i, text in zip(to_caption, texts):
+                captions[i] = text
+                if cache is not None:
+                    cache.put_caption(images[i].key, captioner_id, text)
+
+    for i, text in captions.items():
+        results[i].caption = text
+        results[i].negative = compose_negative(images[i].negative, text, params.composition)
+    return results
+
+
+def _dns_images(
+    images: Sequence[ImageSpec],
+    indices: Sequence[int],
+    sample_dns: SampleDns,
+    cache: DnsCache | None,
+    results: list[ImageResult],
+    on_stage: OnStage | None,
+) -> None:
+    """Fill `results[i].dns_image` for `indices`, from the cache or one sampling call; failures go in `error`."""
+    missing = []
+    for i in indices:
+        cached = cache.image(images[i].key) if cache is not None else None
+        if cached is not None:
+            results[i].dns_image = cached
+        else:
+            missing.append(i)
+    if not missing:
+        return
+    try:
+        if on_stage:
+            on_stage("dns", len(missing))
+        sampled = list(sample_dns(missing))
+        if len(sampled) != len(missing):
+            raise RuntimeError(f"DNS pass returned {len(sampled)} images for {len(missing)}")
+    except Exception as error:
+        log.warning("[DNP] DNS pass failed: %s", error)
+        _fail(results, missing, _describe(error))
+        return
+    for i, image in zip(missing, sampled):
+        results[i].dns_image = image
+        if cache is not None:
+            cache.put_image(images[i].key, image)
+
+
+def _manual(
+    images: Sequence[ImageSpec],
+    params: DnpParams,
+    sample_dns: SampleDns,
+    cache: DnsCache | None,
+    results: list[ImageResult],
+    on_stage: OnStage | None,
+) -> list[ImageResult]:
+    try:
+        captions = manual_captions(params, len(images))
+    except ValueError as error:
+        return _fail(results, range(len(images)), f"[DNP] {error}")
+    if params.return_dns_images:
+        _dns_images(images, range(len(images)), sample_dns, cache, results, on_stage)
+    for result, spec, text in zip(results, images, captions):
+        result.error = None  # a failed preview does not matter: the user's captions are what counts
+        result.caption = text
+        result.negative = compose_negative(spec.negative, text, params.composition)
+    return results
+
+
+def _fail(results: list[ImageResult], indices: Sequence[int], message: str) -> list[ImageResult]:
+    for i in indices:
+        results[i].error = message
+        results[i].caption = None
+    return results

@@ -1,0 +1,1 @@
+"""The WebUI adapter: the only part of lib_dnp that imports the WebUI (`modules`), always lazily."""

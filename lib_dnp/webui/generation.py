@@ -1,0 +1,198 @@
+"""What the DNP script does to a WebUI generation: run the core for the whole job and write its results into p.
+
+Called from `Script.process`, after the WebUI has fixed the job's prompts, negatives and seeds and before any
+conditioning is computed, so the main pass, the hires pass and every image's infotext see the per-image negatives.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from lib_dnp import infotext
+from lib_dnp.cache import DnsKey, fingerprint
+from lib_dnp.negatives import chunk_note, compose_negative, user_negative_of
+from lib_dnp.params import DnpParams, DnpParamsError, parse_params
+from lib_dnp.pipeline import ImageResult, ImageSpec, run_batch
+from lib_dnp.webui import dns_pass, runtime
+
+log = logging.getLogger("lib_dnp")
+
+RESULTS = "_dnp_results"  # per-request results live on the processing object, never in module globals
+RETURN_IMAGES = "_dnp_return_images"
+OVERRIDES = "_dnp_overrides"  # X/Y/Z values, merged into the args before validation
+DNS_JOB = "DNP: diffusion-negative pass"
+CAPTION_JOB = "DNP: captioning"
+
+
+def params_for(p: Any, args: Any) -> DnpParams:
+    """The script's args (the one dict the UI and the API send) plus any X/Y/Z overrides, validated."""
+    data = dict(args) if isinstance(args, dict) else args
+    overrides = getattr(p, OVERRIDES, None)
+    if overrides and isinstance(data, dict):
+        data = {**data, **overrides}
+    return parse_params(data)
+
+
+def process(p: Any, args: Any) -> None:
+    try:
+        params = params_for(p, args)
+    except DnpParamsError as error:
+        _warn(p, f"settings not used ({error}); generating with your own negative prompt")
+        return
+    if not params.enabled:
+        return
+    results = run_job(p, params)
+    apply_results(p, params, results)
+
+
+def _key(p: Any, index: int, steps: int, scale: float) -> DnsKey:
+    from modules import shared
+
+    opts = shared.opts
+    model = getattr(getattr(shared.sd_model, "sd_checkpoint_info", None), "filename", "")
+    extra = {
+        option: opts.data.get(option)
+        for option in ("CLIP_stop_at_last_layers", "eta_noise_seed_delta", "randn_source", "eta_ancestral", "eta_ddim")
+    }
+    extra.update(resize=(p.seed_resize_from_w, p.seed_resize_from_h), tiling=bool(p.tiling), vae=p.sd_vae_hash)
+    return DnsKey(
+        model=f"{model}|{p.sd_model_hash}",
+        prompt=dns_pass.dns_prompt(p.all_prompts[index]),
+        seed=int(p.all_seeds[index]),
+        subseed=int(p.all_subseeds[index]),
+        subseed_strength=float(p.subseed_strength),
+        sampler=str(p.sampler_name),
+        scheduler=str(getattr(p, "scheduler", "")),
+        steps=steps,
+        width=int(p.width),
+        height=int(p.height),
+        scale=float(scale),
+        extra=fingerprint({"options": json.dumps(extra, default=str)}),
+    )
+
+
+def run_job(p: Any, params: DnpParams, with_images: bool = False) -> list[ImageResult]:
+    """DNS pass (or cache), captioning and composition for every image of the job. Never raises for a failure
+    of the pass or the captioner: see each result's `error`."""
+    from modules import shared
+
+    steps = dns_pass.dns_steps(p.steps, params.dns_steps)
+    scale = params.dns_scale if params.dns_scale is not None else float(p.cfg_scale)
+    specs = [
+        ImageSpec(prompt=p.all_prompts[i], negative=p.all_negative_prompts[i], key=_key(p, i, steps, scale))
+        for i in range(len(p.all_prompts))
+    ]
+    if with_images and not params.return_dns_images:
+        params = params.copy(update={"return_dns_images": True})
+    captioner = runtime.captioner_for(params) if params.mode == "auto" else None
+
+    state = shared.state
+    saved_job_count = state.job_count
+
+    def on_stage(stage: str, count: int) -> None:
+        # The DNS pass and the captioning show in the progress bar as jobs of their own.
+        if stage == "dns":
+            state.job_count = -(-count // p.batch_size) + (1 if captioner is not None else 0)
+            state.job_no = 0
+        else:
+            state.job = CAPTION_JOB
+            state.textinfo = f"{CAPTION_JOB} ({count} images)"
+
+    try:
+        results = run_batch(
+            specs,
+            params,
+            sample_dns=lambda indices: dns_pass.run(p, indices, steps, scale, DNS_JOB),
+            captioner=captioner,
+            cache=runtime.cache(),
+            on_stage=on_stage,
+        )
+    finally:
+        if captioner is not None:
+            runtime.after_captioning()
+        # The main pass counts its jobs from scratch, exactly as without the extension.
+        state.job_count, state.job_no, state.job = saved_job_count, 0, ""
+    return results
+
+
+def apply_results(p: Any, params: DnpParams, results: list[ImageResult]) -> None:
+    """Per-image negatives (main and hires), infotext, warnings; results kept on p for postprocess."""
+    hires = getattr(p, "enable_hr", False) and getattr(p, "all_hr_negative_prompts", None)
+    for result in results:
+        i = result.index
+        user_negative = p.all_negative_prompts[i]
+        p.all_negative_prompts[i] = result.negative
+        if hires and result.caption:
+            p.all_hr_negative_prompts[i] = compose_negative(
+                p.all_hr_negative_prompts[i], result.caption, params.composition
+            )
+        if result.caption:
+            note = chunk_note(user_negative, result.negative, _count_tokens)
+            if note:
+                p.comment(f"[DNP] image {i + 1}: {note}")
+    p.main_negative_prompt = p.all_negative_prompts[0]
+
+    p.extra_generation_params[infotext.SETTINGS_KEY] = infotext.settings_text(params)
+    p.extra_generation_params[infotext.CAPTION_KEY] = [r.caption or None for r in results]
+    errors = [r.error for r in results]
+    if any(errors):
+        p.extra_generation_params[infotext.ERROR_KEY] = errors
+        for message in sorted({e for e in errors if e}):
+            count = errors.count(message)
+            _warn(p, f"{count} image(s) generated with your own negative prompt: {message}{_remedy(message)}")
+    setattr(p, RESULTS, results)
+    setattr(p, RETURN_IMAGES, params.return_dns_images)
+
+
+def _remedy(message: str) -> str:
+    if "interrupted" in message or "skipped" in message:
+        return ""
+    if "not in the Hugging Face cache" in message or "not found" in message.lower():
+        return ""  # the captioner's own message already says how to get it
+    if "out of memory" in message.lower():
+        return " — try a smaller captioner, fewer images per batch, or --medvram"
+    return " — see the console for details"
+
+
+def _warn(p: Any, message: str) -> None:
+    text = f"[DNP] {message}"
+    log.warning(text)
+    print(text)
+    p.comment(text)
+
+
+def _count_tokens(text: str) -> int:
+    from modules import sd_hijack
+
+    count, _ = sd_hijack.model_hijack.get_prompt_lengths(text)
+    return int(count) if isinstance(count, int) else 0
+
+
+def postprocess(p: Any, processed: Any, tab: str) -> None:
+    """Keep the DNS images for the accordion; append them to the output when asked (after the generated ones)."""
+    results: list[ImageResult] | None = getattr(p, RESULTS, None)
+    if not results:
+        return
+    images = [r.dns_image for r in results if r.dns_image is not None]
+    runtime.last_results[tab] = (images, [r.caption or "" for r in results])
+    if getattr(p, RETURN_IMAGES, False):
+        for r in results:
+            if r.dns_image is not None:
+                processed.images.append(r.dns_image)
+                processed.infotexts.append(f"DNS image {r.index + 1}, seed {p.all_seeds[r.index]}")
+
+
+def on_infotext_pasted(text: str, fields: dict[str, Any]) -> None:
+    """Pasted parameters of a DNP image: restore the user's own negative, so the caption is not added twice."""
+    caption = fields.get(infotext.CAPTION_KEY)
+    if infotext.SETTINGS_KEY not in fields or not caption:
+        return
+    try:
+        params = infotext.params_from_infotext(fields)
+    except DnpParamsError:
+        return
+    for key in ("Negative prompt", "Hires negative prompt"):
+        if params is not None and isinstance(fields.get(key), str):
+            fields[key] = user_negative_of(fields[key], str(caption), params.composition)

@@ -1,0 +1,58 @@
+"""sd-webui-dnp: diffusion-negative prompting for the AUTOMATIC1111 WebUI (the WebUI-facing Script only).
+
+Everything else lives in lib_dnp (the core) and lib_dnp/webui (the adapter).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modules import script_callbacks, scripts
+
+from lib_dnp.webui import dns_pass, generation, preview, runtime, ui
+
+# Registered once at import; both act only on DNP's own work (the nested DNS pass, DNP infotext).
+script_callbacks.on_cfg_denoiser(dns_pass.on_cfg_denoiser, name="dnp_dns_guidance")
+script_callbacks.on_infotext_pasted(generation.on_infotext_pasted, name="dnp_restore_negative")
+
+
+class DnpScript(scripts.Script):
+    def __init__(self) -> None:
+        self.captured: dict[str, Any] = {}
+        self.accordion: ui.Accordion | None = None
+
+    def title(self) -> str:
+        return "DNP"
+
+    def show(self, is_img2img: bool) -> Any:
+        return scripts.AlwaysVisible
+
+    def ui(self, is_img2img: bool) -> list[Any]:
+        self.accordion = ui.Accordion("img2img" if is_img2img else "txt2img")
+        self.infotext_fields = self.accordion.infotext_fields()
+        self.paste_field_names = []
+        return [self.accordion.state]
+
+    def after_component(self, component: Any, **kwargs: Any) -> None:
+        elem_id = kwargs.get("elem_id")
+        if not elem_id:
+            return
+        self.captured[elem_id] = component
+        tab = "img2img" if self.is_img2img else "txt2img"
+        if elem_id == f"{tab}_gallery" and self.accordion is not None:
+            self.accordion.wire(self.captured, preview.preview, _unload, lambda: _last(tab))
+
+    def process(self, p: Any, *args: Any) -> None:
+        generation.process(p, args[0] if args else None)
+
+    def postprocess(self, p: Any, processed: Any, *args: Any) -> None:
+        generation.postprocess(p, processed, "img2img" if self.is_img2img else "txt2img")
+
+
+def _unload() -> str:
+    return "Captioner unloaded." if runtime.unload() else "No captioner was loaded."
+
+
+def _last(tab: str) -> tuple[list[Any], str]:
+    images, captions = runtime.last_results.get(tab, ([], []))
+    return images, "\n".join(f"{i + 1}. {c}" for i, c in enumerate(captions) if c)

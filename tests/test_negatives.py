@@ -1,0 +1,65 @@
+"""Composing the caption with the user's negative, and undoing it for paste-back."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lib_dnp.negatives import chunk_note, compose_negative, user_negative_of
+
+
+@pytest.mark.parametrize(
+    ("user", "caption", "composition", "expected"),
+    [
+        ("blurry", "a red house", "append", "blurry, a red house"),
+        ("blurry", "a red house", "prepend", "a red house, blurry"),
+        ("blurry", "a red house", "replace", "a red house"),
+        ("", "a red house", "append", "a red house"),
+        ("   ", "a red house", "prepend", "a red house"),
+        ("blurry", "", "append", "blurry"),
+        ("blurry", "  ", "replace", "blurry"),
+        ("", "", "append", ""),
+        (" blurry ", " a house ", "append", "blurry, a house"),
+    ],
+)
+def test_compose(user, caption, composition, expected):
+    assert compose_negative(user, caption, composition) == expected
+
+
+def test_compose_rejects_unknown_composition():
+    with pytest.raises(ValueError, match="merge"):
+        compose_negative("a", "b", "merge")
+
+
+words = st.text(alphabet="abc xyz,()", min_size=0, max_size=20).map(str.strip)
+
+
+@given(user=words, caption=words, composition=st.sampled_from(["append", "prepend"]))
+def test_user_negative_round_trip(user, caption, composition):
+    composed = compose_negative(user, caption, composition)
+    assert user_negative_of(composed, caption, composition) == (user if caption else composed)
+
+
+def test_replace_forgets_the_user_negative():
+    assert user_negative_of("a house", "a house", "replace") == ""
+
+
+def test_unrelated_negative_is_left_alone():
+    assert user_negative_of("blurry, ugly", "a house", "append") == "blurry, ugly"
+
+
+def count_words(text: str) -> int:
+    return len(text.split())
+
+
+def test_chunk_note_when_crossing_75_tokens():
+    user = " ".join(["w"] * 70)
+    composed = compose_negative(user, "a b c d e f g h i j", "append")
+    note = chunk_note(user, composed, count_words)
+    assert note is not None and "80 tokens" in note and "2 chunks" in note and "instead of 1" in note
+
+
+def test_no_chunk_note_within_a_chunk():
+    assert chunk_note("blurry", "blurry, a house", count_words) is None
+    assert chunk_note("", "a house", count_words) is None

@@ -1,0 +1,176 @@
+"""The params model: defaults, validation messages, and the dict / JSON-schema round trips."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lib_dnp.captioners.registry import DEFAULT_CAPTIONER
+from lib_dnp.params import (
+    FIELDS,
+    DnpParams,
+    DnpParamsError,
+    allowed,
+    choices,
+    coerce_text,
+    json_schema,
+    params_dict,
+    parse_params,
+    updated,
+)
+
+
+def test_defaults_are_the_documented_ones():
+    params = DnpParams()
+    assert params.enabled is False
+    assert params.mode == "auto"
+    assert params.captioner == DEFAULT_CAPTIONER
+    assert params.dns_scale is None
+    assert params.dns_steps == 1.0
+    assert params.composition == "append"
+    assert params.captions == []
+    assert params.cache is True
+    assert params.return_dns_images is False
+
+
+def test_missing_fields_take_defaults():
+    params = parse_params({"enabled": True, "dns_scale": 5})
+    assert params.enabled and params.dns_scale == 5 and params.mode == "auto"
+
+
+def test_dict_round_trip_through_json():
+    params = parse_params(
+        {"enabled": True, "mode": "manual", "captions": ["a house", "a car"], "dns_scale": 4.5, "composition": "replace"}
+    )
+    again = parse_params(json.loads(json.dumps(params_dict(params))))
+    assert again == params
+    assert set(params_dict(params)) == set(FIELDS)
+
+
+def problem_fields(data) -> dict[str, str]:
+    with pytest.raises(DnpParamsError) as info:
+        parse_params(data)
+    return dict(info.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        ({"bogus": 1}, "bogus", "unknown field"),
+        ({"mode": "sideways"}, "mode", "'auto', 'manual'"),
+        ({"composition": "merge"}, "composition", "'append', 'prepend', 'replace'"),
+        ({"dns_scale": 0.5}, "dns_scale", ">= 1.0 and <= 30.0"),
+        ({"dns_scale": 31}, "dns_scale", "or null"),
+        ({"dns_scale": "7"}, "dns_scale", "expected a number"),
+        ({"dns_scale": float("nan")}, "dns_scale", "finite"),
+        ({"dns_scale": -3.0}, "dns_scale", ">= 1.0"),
+        ({"dns_steps": 0}, "dns_steps", "> 0.0"),
+        ({"dns_steps": 1.5}, "dns_steps", "<= 1.0"),
+        ({"max_tokens": 2.5}, "max_tokens", "integer"),
+        ({"max_tokens": 0}, "max_tokens", ">= 1"),
+        ({"num_beams": True}, "num_beams", "integer"),
+        ({"enabled": "yes"}, "enabled", "true or false"),
+        ({"captioner": ""}, "captioner", "at least 1"),
+        ({"captioner": "a\nb"}, "captioner", "one line"),
+        ({"captions": "a house"}, "captions", "list of strings"),
+        ({"captions": ["ok", 3]}, "captions", "item 1"),
+        ({"captions": ["x" * 10_000]}, "captions", "10000 characters"),
+    ],
+)
+def test_bad_values_name_the_field_and_what_is_allowed(data, field, words):
+    problems = problem_fields(data)
+    assert field in problems, problems
+    assert words in problems[field]
+
+
+def test_manual_mode_without_captions_is_refused():
+    problems = problem_fields({"enabled": True, "mode": "manual"})
+    assert "captions" in problems and "manual mode" in problems["captions"]
+
+
+def test_non_dict_args_are_refused():
+    assert "object of named DNP fields" in problem_fields([True, "auto"])["args"]
+
+
+def test_several_problems_are_all_reported():
+    problems = problem_fields({"mode": "x", "dns_steps": 9, "nope": 1})
+    assert set(problems) == {"mode", "dns_steps", "nope"}
+
+
+def test_updated_validates():
+    params = DnpParams(enabled=True)
+    assert updated(params, dns_scale=3.0).dns_scale == 3.0
+    with pytest.raises(DnpParamsError):
+        updated(params, dns_scale=100.0)
+
+
+def test_json_schema_exports_bounds_and_choices():
+    schema = json_schema()
+    props = schema["properties"]
+    assert set(props) == set(FIELDS)
+    assert props["dns_scale"]["minimum"] == 1.0 and props["dns_scale"]["maximum"] == 30.0
+    assert props["mode"]["enum"] == ["auto", "manual"]
+    assert props["composition"]["enum"] == ["append", "prepend", "replace"]
+    assert props["enabled"]["default"] is False
+    assert schema.get("additionalProperties") is False
+    json.dumps(schema)
+
+
+def test_choices_and_allowed():
+    assert choices("mode") == ["auto", "manual"]
+    assert choices("dns_scale") is None
+    assert allowed("enabled") == "true or false"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "value"),
+    [
+        ("dns_scale", "7.5", 7.5),
+        ("dns_scale", "none", None),
+        ("dns_scale", "", None),
+        ("max_tokens", "12", 12),
+        ("enabled", "True", True),
+        ("enabled", "off", False),
+        ("mode", " manual ", "manual"),
+    ],
+)
+def test_coerce_text(name, text, value):
+    assert coerce_text(name, text) == value
+
+
+@pytest.mark.parametrize(("name", "text"), [("max_tokens", "2.5"), ("dns_scale", "big"), ("enabled", "maybe"), ("x", "1")])
+def test_coerce_text_refuses(name, text):
+    with pytest.raises(DnpParamsError):
+        coerce_text(name, text)
+
+
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "enabled": st.booleans(),
+            "dns_scale": st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+            "dns_steps": st.floats(allow_nan=True),
+            "max_tokens": st.integers(-5, 200),
+            "mode": st.sampled_from(["auto", "manual", "off", ""]),
+            "captions": st.lists(st.text(max_size=5), max_size=3),
+        },
+    )
+)
+def test_property_valid_or_named_error(data):
+    """Any input either validates within bounds or fails with every problem named by field."""
+    try:
+        params = parse_params(data)
+    except DnpParamsError as error:
+        assert error.problems
+        for field, message in error.problems:
+            assert field.split(".")[0] in FIELDS or field == "args"
+            assert message
+        return
+    assert params.dns_scale is None or (1.0 <= params.dns_scale <= 30.0 and math.isfinite(params.dns_scale))
+    assert 0.0 < params.dns_steps <= 1.0
+    assert 1 <= params.max_tokens <= 100
