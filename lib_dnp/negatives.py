@@ -13,11 +13,17 @@ def compose_negative(user_negative: str, caption: str, composition: str) -> str:
 
     append: "user, caption"; prepend: "caption, user"; replace: "caption". An empty (or blank) part is left out
     with its separator, so no stray ", " appears; an empty caption leaves the user's negative as it is.
+    Composing is idempotent: a negative that already holds the caption in its place (pasted parameters of a DNP
+    image, sent back through the API) is returned unchanged, so the caption is never added twice.
     """
     user = user_negative.strip()
     text = caption.strip()
     if not text:
         return user_negative
+    if user == text or (composition == "append" and user.endswith(SEPARATOR + text)):
+        return user
+    if composition == "prepend" and user.startswith(text + SEPARATOR):
+        return user
     if composition == "replace" or not user:
         return text
     if composition == "append":

@@ -39,8 +39,12 @@ class DnpScript(scripts.Script):
             return
         self.captured[elem_id] = component
         tab = "img2img" if self.is_img2img else "txt2img"
-        if elem_id == f"{tab}_gallery" and self.accordion is not None:
-            self.accordion.wire(self.captured, preview.preview, _unload, lambda: _last(tab))
+        if self.accordion is None:
+            return
+        if elem_id == f"{tab}_gallery":
+            self.accordion.wire(self.captured, preview.preview, _unload)
+        elif elem_id == f"generation_info_{tab}":
+            self.accordion.follow(component, lambda: _last(tab))
 
     def process(self, p: Any, *args: Any) -> None:
         generation.process(p, args[0] if args else None)

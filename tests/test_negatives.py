@@ -37,8 +37,18 @@ words = st.text(alphabet="abc xyz,()", min_size=0, max_size=20).map(str.strip)
 
 @given(user=words, caption=words, composition=st.sampled_from(["append", "prepend"]))
 def test_user_negative_round_trip(user, caption, composition):
+    """Paste-back then generate again gives the same negative, and restores the user's own where it can."""
     composed = compose_negative(user, caption, composition)
-    assert user_negative_of(composed, caption, composition) == (user if caption else composed)
+    restored = user_negative_of(composed, caption, composition)
+    assert compose_negative(restored, caption, composition) == composed
+    if caption and user and user != caption and not user.endswith(", " + caption) and not user.startswith(caption + ", "):
+        assert restored == user
+
+
+@given(user=words, caption=words, composition=st.sampled_from(["append", "prepend", "replace"]))
+def test_compose_is_idempotent(user, caption, composition):
+    once = compose_negative(user, caption, composition)
+    assert compose_negative(once, caption, composition) == once
 
 
 def test_replace_forgets_the_user_negative():

@@ -135,15 +135,31 @@ def apply_results(p: Any, params: DnpParams, results: list[ImageResult]) -> None
     p.main_negative_prompt = p.all_negative_prompts[0]
 
     p.extra_generation_params[infotext.SETTINGS_KEY] = infotext.settings_text(params)
-    p.extra_generation_params[infotext.CAPTION_KEY] = [r.caption or None for r in results]
+    p.extra_generation_params[infotext.CAPTION_KEY] = per_image([r.caption or None for r in results])
     errors = [r.error for r in results]
     if any(errors):
-        p.extra_generation_params[infotext.ERROR_KEY] = errors
+        p.extra_generation_params[infotext.ERROR_KEY] = per_image(errors)
         for message in sorted({e for e in errors if e}):
             count = errors.count(message)
             _warn(p, f"{count} image(s) generated with your own negative prompt: {message}{_remedy(message)}")
     setattr(p, RESULTS, results)
     setattr(p, RETURN_IMAGES, params.return_dns_images)
+
+
+def per_image(values: list[Any]) -> Any:
+    """An infotext value that differs per image of the job.
+
+    A plain list would do by the WebUI's docstring, but v1.10 indexes it with the position in the *batch* while the
+    images are made, so every batch would repeat the first batch's values. The callable gets the same arguments
+    and tells the two cases apart by the length of the negatives list it is handed.
+    """
+
+    def value(p: Any, index: int, all_negative_prompts: list[str] | None = None, **_: Any) -> Any:
+        if all_negative_prompts is not None and len(all_negative_prompts) != len(values):
+            index += getattr(p, "iteration", 0) * p.batch_size
+        return values[index] if 0 <= index < len(values) else None
+
+    return value
 
 
 def _remedy(message: str) -> str:

@@ -78,7 +78,7 @@ class Accordion:
         fields.append((self.state, _pasted_dict))
         return fields
 
-    def wire(self, captured: dict[str, Any], preview: Callable[..., Any], unload: Callable[[], str], last: Callable[[], Any]) -> None:
+    def wire(self, captured: dict[str, Any], preview: Callable[..., Any], unload: Callable[[], str]) -> None:
         """Connect the buttons once the tab's own components exist (called when its output gallery is created)."""
         self.unload_button.click(fn=unload, inputs=[], outputs=[self.status])
         sources = [captured.get(f"{self.tab}_{name}") for name in PREVIEW_INPUTS]
@@ -88,6 +88,8 @@ class Accordion:
                 inputs=[self.state, *sources],
                 outputs=[self.gallery, self.widgets["captions"], captured[f"{self.tab}_seed"], self.status],
             )
-        output_gallery = captured.get(f"{self.tab}_gallery")
-        if output_gallery is not None:
-            output_gallery.change(fn=last, inputs=[], outputs=[self.gallery, self.status])
+
+    def follow(self, generation_info: Any, last: Callable[[], Any]) -> None:
+        """Show the last generation's DNS images and captions: the tab's hidden generation-info box changes after
+        every generation (gradio 3 galleries have no change event)."""
+        generation_info.change(fn=last, inputs=[], outputs=[self.gallery, self.status])
