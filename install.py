@@ -7,6 +7,7 @@ re-installs them breaks other extensions.
 
 from __future__ import annotations
 
+import os
 import sys
 
 # import name → what to install if it is absent (lower bounds only; an installed version is always kept)
@@ -24,7 +25,8 @@ def missing(requirements: dict[str, str]) -> list[str]:
 
 
 def main() -> None:
-    if "--skip-install" in sys.argv:
+    # The launcher itself skips every install.py under --skip-install; honour it when run some other way too.
+    if "--skip-install" in sys.argv or "--skip-install" in os.environ.get("COMMANDLINE_ARGS", ""):
         return
     import launch  # the WebUI's launcher module, present when the WebUI runs this file
 
@@ -32,5 +34,5 @@ def main() -> None:
         launch.run_pip(f'install "{spec}"', f"sd-webui-dnp requirement: {spec}")
 
 
-if __name__ == "__main__" or "launch" in sys.modules:
+if __name__ == "__main__":
     main()

@@ -1,0 +1,147 @@
+"""The WebUI adapter's pure parts, without a WebUI: widget mapping, per-image infotext, paste-back, overrides."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+from lib_dnp import infotext
+from lib_dnp.params import DnpParams, DnpParamsError, parse_params
+from lib_dnp.pipeline import ImageResult
+from lib_dnp.webui import dns_pass, generation
+from lib_dnp.widgets import from_widget, params_from_widgets, to_widget, widget_specs
+
+
+def test_every_field_has_a_widget_with_the_models_default():
+    specs = {spec.name: spec for spec in widget_specs()}
+    assert list(specs) == list(DnpParams.__fields__)
+    defaults = DnpParams()
+    for name, spec in specs.items():
+        assert from_widget(name, spec.value) == getattr(defaults, name)
+    assert specs["dns_scale"].minimum == 0.0 and specs["dns_scale"].maximum == 30.0
+    assert specs["mode"].choices == ("auto", "manual")
+
+
+def test_widget_values_become_valid_params():
+    values = {spec.name: spec.value for spec in widget_specs()}
+    values.update(enabled=True, mode="manual", captions="a house\n\n a tree \n", max_tokens=20.0, dns_scale=5.0)
+    params = parse_params(params_from_widgets(values))
+    assert params.captions == ["a house", "a tree"] and params.max_tokens == 20 and params.dns_scale == 5.0
+    assert to_widget("captions", params.captions) == "a house\na tree"
+
+
+def test_per_image_values_follow_the_job_index():
+    value = generation.per_image(["c0", "c1", "c2", "c3"])
+    p = types.SimpleNamespace(batch_size=2, iteration=1)
+    # while the images are made, the WebUI passes the batch position and the batch's negatives
+    assert value(p=p, index=0, all_negative_prompts=["n2", "n3"]) == "c2"
+    assert value(p=p, index=1, all_negative_prompts=["n2", "n3"]) == "c3"
+    # for the job's own infotext list it passes the job index and all negatives
+    assert value(p=p, index=3, all_negative_prompts=["n"] * 4) == "c3"
+
+
+def pasted(params: DnpParams, caption: str, negative: str) -> dict:
+    fields = {"Negative prompt": negative, **infotext.image_fields(params, caption, None)}
+    generation.on_infotext_pasted("", fields)
+    return fields
+
+
+@pytest.mark.parametrize(
+    ("composition", "negative", "restored"),
+    [("append", "blurry, a house", "blurry"), ("prepend", "a house, blurry", "blurry"), ("replace", "a house", "")],
+)
+def test_paste_back_restores_the_users_negative(composition, negative, restored):
+    params = parse_params({"enabled": True, "composition": composition})
+    assert pasted(params, "a house", negative)["Negative prompt"] == restored
+
+
+def test_paste_without_dnp_changes_nothing():
+    fields = {"Negative prompt": "blurry, a house"}
+    generation.on_infotext_pasted("", fields)
+    assert fields == {"Negative prompt": "blurry, a house"}
+
+
+def test_xyz_overrides_are_merged_before_validation():
+    p = types.SimpleNamespace(_dnp_overrides={"dns_scale": 3.0})
+    assert generation.params_for(p, {"enabled": True}).dns_scale == 3.0
+    p._dnp_overrides = {"dns_scale": 99.0}
+    with pytest.raises(DnpParamsError, match="dns_scale"):
+        generation.params_for(p, {"enabled": True})
+
+
+class FakeP:
+    def __init__(self, hires: bool):
+        self.all_negative_prompts = ["blurry", "blurry"]
+        self.enable_hr = hires
+        self.all_hr_negative_prompts = ["hires own", "hires own"]
+        self.extra_generation_params: dict = {}
+        self.comments: dict = {}
+        self.batch_size = 2
+
+    def comment(self, text):
+        self.comments[text] = 1
+
+
+def test_apply_results_writes_negatives_hires_and_infotext(monkeypatch):
+    monkeypatch.setattr(generation, "_count_tokens", lambda text: len(text.split()))
+    p = FakeP(hires=True)
+    results = [
+        ImageResult(index=0, negative="blurry, a house", caption="a house"),
+        ImageResult(index=1, negative="blurry", error="captioner exploded"),
+    ]
+    generation.apply_results(p, parse_params({"enabled": True}), results)
+    assert p.all_negative_prompts == ["blurry, a house", "blurry"]
+    assert p.all_hr_negative_prompts == ["hires own, a house", "hires own"]
+    assert p.main_negative_prompt == "blurry, a house"
+    assert p.extra_generation_params["DNP"] == "mode=auto"
+    caption = p.extra_generation_params["DNP caption"]
+    assert caption(p=p, index=0) == "a house" and caption(p=p, index=1) is None
+    assert p.extra_generation_params["DNP error"](p=p, index=1) == "captioner exploded"
+    assert any("captioner exploded" in text and "your own negative" in text for text in p.comments)
+
+
+def test_swap_callback_acts_only_on_the_dns_pass():
+    class Params:
+        def __init__(self, p):
+            self.denoiser = types.SimpleNamespace(p=p)
+            self.text_cond, self.text_uncond = "cond", "uncond"
+
+    import torch
+
+    main = Params(types.SimpleNamespace())
+    dns_pass.on_cfg_denoiser(main)
+    assert (main.text_cond, main.text_uncond) == ("cond", "uncond")
+
+    nested = types.SimpleNamespace(_dnp_dns_pass=True, _dnp_swaps=0, _dnp_swap_error=None)
+    params = Params(nested)
+    params.text_cond, params.text_uncond = torch.ones(1, 3), torch.zeros(1, 3)
+    dns_pass.on_cfg_denoiser(params)
+    assert params.text_cond.sum() == 0 and nested._dnp_swaps == 1
+
+    params.text_cond, params.text_uncond = torch.ones(2, 3), torch.zeros(1, 3)  # AND prompt rows
+    dns_pass.on_cfg_denoiser(params)
+    assert nested._dnp_swap_error is not None  # remembered, so the pass fails instead of sampling plain CFG
+
+
+def test_dns_steps_and_batches():
+    assert dns_pass.dns_steps(20, 0.25) == 5 and dns_pass.dns_steps(3, 0.1) == 1
+    assert dns_pass._group_by_batch([0, 1, 3, 4], 2) == [[0, 1], [3], [4]]
+    assert dns_pass.dns_prompt("a cat AND a dog") == "a cat, a dog"
+
+
+def test_install_py_installs_only_what_is_missing(monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    calls = []
+    monkeypatch.setitem(sys.modules, "launch", types.SimpleNamespace(run_pip=lambda *a: calls.append(a)))
+    spec = importlib.util.spec_from_file_location("dnp_install", Path(__file__).parents[1] / "install.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # installs nothing here: every requirement is present
+    assert calls == []
+    monkeypatch.setattr(module, "REQUIRED", {"transformers": "transformers", "not_a_module_xyz": "xyz-pkg"})
+    module.main()
+    assert len(calls) == 1 and "xyz-pkg" in calls[0][0]
+    assert "-U" not in calls[0][0] and "--upgrade" not in calls[0][0]
