@@ -30,7 +30,7 @@ _MAX_LOOP_WORDS = 4
 
 
 def _article_for(next_letter: str, written: str) -> str:
-    article = "an" if next_letter.lower() in "aeiou" and next_letter else "a"
+    article = "an" if next_letter and next_letter.lower() in "aeiou" else "a"
     return article.capitalize() if written[:1].isupper() else article
 
 

@@ -101,6 +101,7 @@ class HFCaptioner:
 
     @property
     def loaded(self) -> bool:
+        """Whether model and processor are in memory (on any device)."""
         return self._model is not None
 
     def settings_fingerprint(self) -> str:
@@ -243,10 +244,11 @@ class HFCaptioner:
         """Processor outputs for an unconditional caption, on the CPU.
 
         BLIP and GIT get images only and build their own start of text ([DEC], [CLS]); text "" would add a [SEP]
-        that GIT reads as the end of its prompt. BLIP-2 gets the empty text: its processor writes the start that
-        the installed transformers expects (`</s>` up to 4.45; the `<image>` query placeholders and `</s>` since,
-        when the model's config names the placeholder). Without it transformers 4.46 finds no placeholder to
-        fill and fails, while 4.30 and 5.x would build the same start themselves.
+        that GIT reads as the end of its prompt. BLIP-2 gets the empty text, so that its processor writes the
+        start the installed transformers expects: the tokenizer's own start (OPT's `</s>`) in 4.30, with the
+        `num_query_tokens` `<image>` placeholders in front in later versions whose processor knows that number.
+        Given images only, transformers 4.46 finds no placeholder to fill and fails; 4.30 and 5.x would build
+        the same start themselves.
         """
         if self._model.config.model_type != "blip-2":
             return {"pixel_values": self._processor(images=images, return_tensors="pt")["pixel_values"]}
@@ -260,8 +262,8 @@ class HFCaptioner:
 
         device, dtype = self._place()
         rgb_images = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
-        model_inputs = self._model_inputs(rgb_images)
-        model_inputs["pixel_values"] = model_inputs["pixel_values"].to(device=device, dtype=dtype)
+        model_inputs = {name: tensor.to(device) for name, tensor in self._model_inputs(rgb_images).items()}
+        model_inputs["pixel_values"] = model_inputs["pixel_values"].to(dtype)
         with torch.inference_mode():
             sequences = self._model.generate(
                 **model_inputs,
