@@ -73,7 +73,7 @@ LOG_TAIL_LINES = 60
 # ---------------------------------------------------------------------------------------------------------
 # >>> HOOK: extra fixture builders <<<
 # Each entry is built once per session, before the first WebUI starts, by running
-#     <WebUI venv python> -m <module> <OUTDIR> <args...>
+#     <WebUI venv python> -m <module> <args...> <OUTDIR>
 # with cwd=$SD_WEBUI_DIR, PYTHONPATH=<this repository>, HF_HOME=<the session's tiny HF cache> (a builder may add
 # files there too) and the offline variables. OUTDIR is webui_assets.extra[name]; when env_var is set, every WebUI
 # started afterwards gets env_var=OUTDIR. A builder whose module file does not exist yet is skipped
@@ -302,7 +302,7 @@ def webui_assets(tmp_path_factory) -> WebUIAssets:
                 assets.extra_env[fx.env_var] = str(out)
         else:
             assets.extra[fx.name] = None
-            assets.extra_errors[fx.name] = f"python -m {fx.module} {out}:\n{tail(output)}"
+            assets.extra_errors[fx.name] = f"python -m {fx.module} {' '.join(fx.args)} {out}:\n{tail(output)}"
     return assets
 
 

@@ -183,3 +183,42 @@ def test_ui_mode_wires_preview_unload_and_last_results(webui_ui):
         assert (f"dnp_{tab}_unload", "click") in triggered
         assert (f"generation_info_{tab}", "change") in triggered
     assert ("dnp_txt2img_preview", "click") in triggered
+
+
+def test_preview_button_over_gradio(webui_ui, captioner):
+    """Manual DNP from the UI: set the captioner in the accordion, press Preview DNS, get images and captions."""
+    config = webui_ui.get("/config").json()
+    elem = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+
+    def handler(elem_id: str, trigger: str) -> tuple[int, dict]:
+        for index, dependency in enumerate(config["dependencies"]):
+            targets = [t[0] if isinstance(t, (list, tuple)) else t for t in dependency.get("targets", [])]
+            if dependency.get("trigger") == trigger and any(elem.get(t) == elem_id for t in targets):
+                return index, dependency
+        raise AssertionError(f"no {trigger} handler on {elem_id}")
+
+    session = {"session_hash": "dnp-test"}
+    index, dependency = handler("dnp_txt2img_captioner", "change")
+    values = []
+    for component_id in dependency["inputs"]:
+        name = elem[component_id].removeprefix("dnp_txt2img_")
+        values.append(captioner if name == "captioner" else next(
+            c["props"].get("value") for c in config["components"] if c["id"] == component_id))
+    r = webui_ui.post("/run/predict", json={"fn_index": index, "data": values, **session})
+    assert r.status_code == 200, r.text[:500]
+
+    index, dependency = handler("dnp_txt2img_preview", "click")
+    data = [None, "a photo of a cat", "blurry", 11, 4, 7, 64, 64, 2, "Euler a", "Automatic"]
+    r = webui_ui.post("/run/predict", json={"fn_index": index, "data": data, **session})
+    assert r.status_code == 200, r.text[:500]
+    gallery, captions, seed, status = r.json()["data"]
+    assert len(gallery) == 2 and seed == 11, status
+    lines = captions.splitlines()
+    assert len(lines) == 2 and all(lines), status
+
+    # Generating with those captions in manual mode uses them as the negatives, image by image.
+    api = webui_ui.txt2img(
+        prompt="a photo of a cat", negative_prompt="blurry", steps=4, width=64, height=64, seed=11, batch_size=2,
+        alwayson_scripts={"DNP": {"args": [{"enabled": True, "mode": "manual", "captions": lines}]}},
+    )
+    assert webui_ui.info(api)["all_negative_prompts"] == [f"blurry, {line}" for line in lines]
