@@ -24,7 +24,9 @@ _NEEDS_QUOTES = re.compile(r'[;="\\]|^\s|\s$')
 
 
 def _infotext_fields() -> list[str]:
-    return [name for name in DnpParams.__fields__ if name != "enabled" and field_extra(name, "infotext", True)]
+    return [
+        name for name in DnpParams.__fields__ if name != "enabled" and field_extra(name, "infotext", True)
+    ]
 
 
 def _encode(value: Any) -> str:

@@ -113,10 +113,20 @@ class DnpParams(BaseModel):
         infotext=False,
     )
     max_tokens: int = Field(
-        30, title="Caption max tokens", description="Longest caption, in captioner tokens.", ge=1, le=100, step=1
+        30,
+        title="Caption max tokens",
+        description="Longest caption, in captioner tokens.",
+        ge=1,
+        le=100,
+        step=1,
     )
     num_beams: int = Field(
-        1, title="Caption beams", description="Beam search width of the captioner (1 = greedy, fastest).", ge=1, le=8, step=1
+        1,
+        title="Caption beams",
+        description="Beam search width of the captioner (1 = greedy, fastest).",
+        ge=1,
+        le=8,
+        step=1,
     )
     cache: bool = Field(
         True,
@@ -152,7 +162,9 @@ class DnpParams(BaseModel):
             if not isinstance(caption, str):
                 raise TypeError(f"item {i} is not a string")
             if len(caption) > MAX_CAPTION_CHARS:
-                raise ValueError(f"item {i} has {len(caption)} characters; at most {MAX_CAPTION_CHARS} are allowed")
+                raise ValueError(
+                    f"item {i} has {len(caption)} characters; at most {MAX_CAPTION_CHARS} are allowed"
+                )
         return value
 
     @validator("captioner")

@@ -52,7 +52,9 @@ def widget_specs() -> list[WidgetSpec]:
                 low, label = SCALE_FOLLOWS_CFG, f"{label} (0 = CFG scale)"
             elif info.gt is not None:
                 low = field_extra(name, "step")  # an open lower bound: start one step above it
-            specs.append(WidgetSpec(name, "slider", label, help_text, value, low, info.le, field_extra(name, "step")))
+            specs.append(
+                WidgetSpec(name, "slider", label, help_text, value, low, info.le, field_extra(name, "step"))
+            )
     return specs
 
 

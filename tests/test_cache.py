@@ -11,8 +11,17 @@ from lib_dnp.cache import DnsCache, DnsKey, LRUCache
 
 def key(**changes) -> DnsKey:
     base = DnsKey(
-        model="abc123", prompt="a cat", seed=1, subseed=2, subseed_strength=0.0, sampler="Euler a",
-        scheduler="automatic", steps=20, width=512, height=512, scale=7.0,
+        model="abc123",
+        prompt="a cat",
+        seed=1,
+        subseed=2,
+        subseed_strength=0.0,
+        sampler="Euler a",
+        scheduler="automatic",
+        steps=20,
+        width=512,
+        height=512,
+        scale=7.0,
     )
     return dataclasses.replace(base, **changes)
 
@@ -20,9 +29,18 @@ def key(**changes) -> DnsKey:
 @pytest.mark.parametrize(
     "change",
     [
-        {"model": "def456"}, {"prompt": "a dog"}, {"seed": 3}, {"subseed": 5}, {"subseed_strength": 0.5},
-        {"sampler": "DDIM"}, {"scheduler": "karras"}, {"steps": 10}, {"width": 768}, {"height": 640},
-        {"scale": 5.0}, {"extra": "clip_skip=2"},
+        {"model": "def456"},
+        {"prompt": "a dog"},
+        {"seed": 3},
+        {"subseed": 5},
+        {"subseed_strength": 0.5},
+        {"sampler": "DDIM"},
+        {"scheduler": "karras"},
+        {"steps": 10},
+        {"width": 768},
+        {"height": 640},
+        {"scale": 5.0},
+        {"extra": "clip_skip=2"},
     ],
 )
 def test_every_part_changes_the_key(change):

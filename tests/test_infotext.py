@@ -34,7 +34,12 @@ def test_outputs_and_cache_flags_are_not_written():
     "data",
     [
         {"enabled": True},
-        {"enabled": True, "dns_scale": 3.5, "dns_steps": 0.25, "captioner": "Salesforce/blip-image-captioning-base"},
+        {
+            "enabled": True,
+            "dns_scale": 3.5,
+            "dns_steps": 0.25,
+            "captioner": "Salesforce/blip-image-captioning-base",
+        },
         {"enabled": True, "captioner": 'C:\\models\\my;weird="captioner" '.strip(), "num_beams": 3},
         {"enabled": True, "composition": "replace", "max_tokens": 1},
     ],

@@ -41,7 +41,13 @@ def test_user_negative_round_trip(user, caption, composition):
     composed = compose_negative(user, caption, composition)
     restored = user_negative_of(composed, caption, composition)
     assert compose_negative(restored, caption, composition) == composed
-    if caption and user and user != caption and not user.endswith(", " + caption) and not user.startswith(caption + ", "):
+    if (
+        caption
+        and user
+        and user != caption
+        and not user.endswith(", " + caption)
+        and not user.startswith(caption + ", ")
+    ):
         assert restored == user
 
 

@@ -44,7 +44,13 @@ def test_missing_fields_take_defaults():
 
 def test_dict_round_trip_through_json():
     params = parse_params(
-        {"enabled": True, "mode": "manual", "captions": ["a house", "a car"], "dns_scale": 4.5, "composition": "replace"}
+        {
+            "enabled": True,
+            "mode": "manual",
+            "captions": ["a house", "a car"],
+            "dns_scale": 4.5,
+            "composition": "replace",
+        }
     )
     again = parse_params(json.loads(json.dumps(params_dict(params))))
     assert again == params
@@ -142,7 +148,9 @@ def test_coerce_text(name, text, value):
     assert coerce_text(name, text) == value
 
 
-@pytest.mark.parametrize(("name", "text"), [("max_tokens", "2.5"), ("dns_scale", "big"), ("enabled", "maybe"), ("x", "1")])
+@pytest.mark.parametrize(
+    ("name", "text"), [("max_tokens", "2.5"), ("dns_scale", "big"), ("enabled", "maybe"), ("x", "1")]
+)
 def test_coerce_text_refuses(name, text):
     with pytest.raises(DnpParamsError):
         coerce_text(name, text)

@@ -13,8 +13,17 @@ from lib_dnp.pipeline import DnsInterrupted, ImageSpec, manual_captions, run_bat
 
 def spec(seed: int, prompt: str = "a cat", negative: str = "blurry") -> ImageSpec:
     key = DnsKey(
-        model="m", prompt=prompt, seed=seed, subseed=0, subseed_strength=0.0, sampler="Euler a",
-        scheduler="automatic", steps=4, width=64, height=64, scale=7.0,
+        model="m",
+        prompt=prompt,
+        seed=seed,
+        subseed=0,
+        subseed_strength=0.0,
+        sampler="Euler a",
+        scheduler="automatic",
+        steps=4,
+        width=64,
+        height=64,
+        scale=7.0,
     )
     return ImageSpec(prompt=prompt, negative=negative, key=key)
 
@@ -54,12 +63,16 @@ def test_each_image_gets_the_caption_of_its_own_dns_image():
     sampler, captioner = FakeSampler(images), FakeCaptioner()
     results = run_batch(images, AUTO, sampler, captioner)
     assert [r.caption for r in results] == [
-        "caption of dns-image-seed11", "caption of dns-image-seed12", "caption of dns-image-seed13",
+        "caption of dns-image-seed11",
+        "caption of dns-image-seed12",
+        "caption of dns-image-seed13",
     ]
     assert results[0].negative == "blurry, caption of dns-image-seed11"
     assert results[1].negative == "caption of dns-image-seed12"
     assert all(r.ok for r in results)
-    assert sampler.calls == [[0, 1, 2]] and len(captioner.calls) == 1  # one DNS pass, one batched caption call
+    assert (
+        sampler.calls == [[0, 1, 2]] and len(captioner.calls) == 1
+    )  # one DNS pass, one batched caption call
 
 
 def test_composition_is_applied():
@@ -70,7 +83,9 @@ def test_composition_is_applied():
 
 def test_failing_captioner_keeps_the_users_negative_and_says_why():
     images = [spec(1), spec(2)]
-    results = run_batch(images, AUTO, FakeSampler(images), FakeCaptioner(fail=RuntimeError("CUDA out of memory")))
+    results = run_batch(
+        images, AUTO, FakeSampler(images), FakeCaptioner(fail=RuntimeError("CUDA out of memory"))
+    )
     assert [r.negative for r in results] == ["blurry", "blurry"]
     assert all("out of memory" in r.error for r in results)
     assert all(r.caption is None for r in results)

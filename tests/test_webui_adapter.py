@@ -26,7 +26,9 @@ def test_every_field_has_a_widget_with_the_models_default():
 
 def test_widget_values_become_valid_params():
     values = {spec.name: spec.value for spec in widget_specs()}
-    values.update(enabled=True, mode="manual", captions="a house\n\n a tree \n", max_tokens=20.0, dns_scale=5.0)
+    values.update(
+        enabled=True, mode="manual", captions="a house\n\n a tree \n", max_tokens=20.0, dns_scale=5.0
+    )
     params = parse_params(params_from_widgets(values))
     assert params.captions == ["a house", "a tree"] and params.max_tokens == 20 and params.dns_scale == 5.0
     assert to_widget("captions", params.captions) == "a house\na tree"
@@ -50,7 +52,11 @@ def pasted(params: DnpParams, caption: str, negative: str) -> dict:
 
 @pytest.mark.parametrize(
     ("composition", "negative", "restored"),
-    [("append", "blurry, a house", "blurry"), ("prepend", "a house, blurry", "blurry"), ("replace", "a house", "")],
+    [
+        ("append", "blurry, a house", "blurry"),
+        ("prepend", "a house, blurry", "blurry"),
+        ("replace", "a house", ""),
+    ],
 )
 def test_paste_back_restores_the_users_negative(composition, negative, restored):
     params = parse_params({"enabled": True, "composition": composition})

@@ -29,7 +29,9 @@ def on_cfg_denoiser(params: Any) -> None:
     try:
         params.text_cond, params.text_uncond = swap_conds(params.text_cond, params.text_uncond)
         p._dnp_swaps += 1
-    except Exception as error:  # the WebUI would only log it and sample plain CFG: remember it and fail the pass
+    except (
+        Exception
+    ) as error:  # the WebUI would only log it and sample plain CFG: remember it and fail the pass
         p._dnp_swap_error = error
 
 

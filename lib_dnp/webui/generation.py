@@ -54,9 +54,17 @@ def _key(p: Any, index: int, steps: int, scale: float) -> DnsKey:
     model = getattr(getattr(shared.sd_model, "sd_checkpoint_info", None), "filename", "")
     extra = {
         option: opts.data.get(option)
-        for option in ("CLIP_stop_at_last_layers", "eta_noise_seed_delta", "randn_source", "eta_ancestral", "eta_ddim")
+        for option in (
+            "CLIP_stop_at_last_layers",
+            "eta_noise_seed_delta",
+            "randn_source",
+            "eta_ancestral",
+            "eta_ddim",
+        )
     }
-    extra.update(resize=(p.seed_resize_from_w, p.seed_resize_from_h), tiling=bool(p.tiling), vae=p.sd_vae_hash)
+    extra.update(
+        resize=(p.seed_resize_from_w, p.seed_resize_from_h), tiling=bool(p.tiling), vae=p.sd_vae_hash
+    )
     return DnsKey(
         model=f"{model}|{p.sd_model_hash}",
         prompt=dns_pass.dns_prompt(p.all_prompts[index]),

@@ -65,5 +65,7 @@ def preview(
     if errors:
         status = "[DNP] " + "; ".join(errors)
     else:
-        status = f"Seed {fixed_seed}. Edit the captions (one per image), then set Mode to manual and Generate."
+        status = (
+            f"Seed {fixed_seed}. Edit the captions (one per image), then set Mode to manual and Generate."
+        )
     return images, "\n".join(captions), fixed_seed, status

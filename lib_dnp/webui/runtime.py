@@ -44,7 +44,9 @@ def captioner_device() -> tuple[Any, Any]:
 
 def captioner_for(params: DnpParams) -> Any:
     device, dtype = captioner_device()
-    return pool.get(params.captioner, device=device, dtype=dtype, max_tokens=params.max_tokens, num_beams=params.num_beams)
+    return pool.get(
+        params.captioner, device=device, dtype=dtype, max_tokens=params.max_tokens, num_beams=params.num_beams
+    )
 
 
 def after_captioning() -> None:

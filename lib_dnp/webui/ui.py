@@ -14,7 +14,18 @@ from lib_dnp.params import DnpParams, DnpParamsError, params_dict
 from lib_dnp.widgets import params_from_widgets, to_widget, widget_specs
 
 # The txt2img/img2img components the Preview button reads, by the part of their elem_id after "<tab>_".
-PREVIEW_INPUTS = ("prompt", "neg_prompt", "seed", "steps", "cfg_scale", "width", "height", "batch_size", "sampling", "scheduler")
+PREVIEW_INPUTS = (
+    "prompt",
+    "neg_prompt",
+    "seed",
+    "steps",
+    "cfg_scale",
+    "width",
+    "height",
+    "batch_size",
+    "sampling",
+    "scheduler",
+)
 
 
 def _component(gr: Any, spec: Any, elem_id: str) -> Any:
@@ -65,13 +76,19 @@ class Accordion:
             with gr.Row():
                 self.preview_button = gr.Button("Preview DNS", elem_id=f"dnp_{tab}_preview")
                 self.unload_button = gr.Button("Unload captioner", elem_id=f"dnp_{tab}_unload")
-            self.gallery = gr.Gallery(label="DNS images (last generation or preview)", elem_id=f"dnp_{tab}_gallery", columns=4)
+            self.gallery = gr.Gallery(
+                label="DNS images (last generation or preview)", elem_id=f"dnp_{tab}_gallery", columns=4
+            )
             self.status = gr.Markdown(elem_id=f"dnp_{tab}_status")
         self.state = gr.State(value=params_dict(DnpParams()))
         names = list(self.widgets)
         inputs = [self.widgets[name] for name in names]
         for widget in inputs:
-            widget.change(fn=lambda *values: params_from_widgets(dict(zip(names, values))), inputs=inputs, outputs=[self.state])
+            widget.change(
+                fn=lambda *values: params_from_widgets(dict(zip(names, values))),
+                inputs=inputs,
+                outputs=[self.state],
+            )
 
     def infotext_fields(self) -> list[tuple[Any, Callable[[dict[str, Any]], Any]]]:
         fields = [(widget, _pasted(name)) for name, widget in self.widgets.items()]

@@ -202,8 +202,11 @@ def test_preview_button_over_gradio(webui_ui, captioner):
     values = []
     for component_id in dependency["inputs"]:
         name = elem[component_id].removeprefix("dnp_txt2img_")
-        values.append(captioner if name == "captioner" else next(
-            c["props"].get("value") for c in config["components"] if c["id"] == component_id))
+        values.append(
+            captioner
+            if name == "captioner"
+            else next(c["props"].get("value") for c in config["components"] if c["id"] == component_id)
+        )
     r = webui_ui.post("/run/predict", json={"fn_index": index, "data": values, **session})
     assert r.status_code == 200, r.text[:500]
 
@@ -218,7 +221,13 @@ def test_preview_button_over_gradio(webui_ui, captioner):
 
     # Generating with those captions in manual mode uses them as the negatives, image by image.
     api = webui_ui.txt2img(
-        prompt="a photo of a cat", negative_prompt="blurry", steps=4, width=64, height=64, seed=11, batch_size=2,
+        prompt="a photo of a cat",
+        negative_prompt="blurry",
+        steps=4,
+        width=64,
+        height=64,
+        seed=11,
+        batch_size=2,
         alwayson_scripts={"DNP": {"args": [{"enabled": True, "mode": "manual", "captions": lines}]}},
     )
     assert webui_ui.info(api)["all_negative_prompts"] == [f"blurry, {line}" for line in lines]
