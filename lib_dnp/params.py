@@ -24,6 +24,15 @@ MAX_CAPTIONS = 1000
 
 Mode = Literal["auto", "manual"]
 Composition = Literal["append", "prepend", "replace"]
+Preset = Literal["faithful", "fast"]
+
+# What `dns_steps` and `dns_size` are when left empty. "faithful" is the paper: the DNS pass is a full generation.
+# "fast" samples a quarter of the steps at three quarters of the side (a ninth of the UNet work, still a
+# recognisable image for the captioner): ≈1.4× a plain SD1.5 generation and ≈1.25× SDXL (bench/README.md).
+PRESETS: dict[str, dict[str, float]] = {
+    "faithful": {"dns_steps": 1.0, "dns_size": 1.0},
+    "fast": {"dns_steps": 0.25, "dns_size": 0.75},
+}
 
 
 class DnpParamsError(ValueError):
@@ -88,15 +97,35 @@ class DnpParams(BaseModel):
         ge=1.0,
         le=30.0,
         step=0.5,
+        unset="CFG scale",
         xyz=True,
     )
-    dns_steps: float = Field(
-        1.0,
+    preset: Preset = Field(
+        "faithful",
+        title="Preset",
+        description="faithful: the DNS pass is a whole generation, as in the paper. fast: fewer DNS steps at a "
+        "smaller size. DNS steps and DNS size override it when set.",
+        xyz=True,
+    )
+    dns_steps: float | None = Field(
+        None,
         title="DNS steps",
-        description="Fraction of the main pass's steps used by the DNS pass (1.0 = the paper).",
+        description="Fraction of the main pass's steps used by the DNS pass; empty = the preset's.",
         gt=0.0,
         le=1.0,
         step=0.05,
+        unset="preset",
+        xyz=True,
+    )
+    dns_size: float | None = Field(
+        None,
+        title="DNS size",
+        description="Width and height of the DNS image as a fraction of the image's (multiples of 64); "
+        "empty = the preset's.",
+        ge=0.25,
+        le=1.0,
+        step=0.05,
+        unset="preset",
         xyz=True,
     )
     composition: Composition = Field(
@@ -147,12 +176,14 @@ class DnpParams(BaseModel):
         # A JSON-schema-friendly title for /dnp/v1/schema.
         title = "DNP"
 
-    _check_numbers = validator("dns_scale", "dns_steps", pre=True, allow_reuse=True)(
+    _check_numbers = validator("dns_scale", "dns_steps", "dns_size", pre=True, allow_reuse=True)(
         lambda v: v if v is None else _number(v)
     )
     _check_integers = validator("max_tokens", "num_beams", pre=True, allow_reuse=True)(_integer)
     _check_booleans = validator("enabled", "cache", "return_dns_images", pre=True, allow_reuse=True)(_boolean)
-    _check_strings = validator("mode", "captioner", "composition", pre=True, allow_reuse=True)(_string)
+    _check_strings = validator("mode", "preset", "captioner", "composition", pre=True, allow_reuse=True)(
+        _string
+    )
 
     @validator("captions", pre=True)
     def _captions_are_strings(cls, value: Any) -> Any:
@@ -200,7 +231,7 @@ def choices(name: str) -> list[str] | None:
     return None
 
 
-def _kind(name: str) -> type:
+def field_kind(name: str) -> type:
     """bool, int, float, str or list: the JSON kind of a field (constrained types subclass these)."""
     field = DnpParams.__fields__[name]
     if getattr(field.outer_type_, "__origin__", None) is list:
@@ -219,7 +250,7 @@ def allowed(name: str) -> str:
     options = choices(name)
     if options:
         return "one of " + ", ".join(repr(o) for o in options)
-    kind = _kind(name)
+    kind = field_kind(name)
     if kind is bool:
         return "true or false"
     if kind is list:
@@ -227,7 +258,8 @@ def allowed(name: str) -> str:
     if kind in (int, float):
         low = f"> {info.gt}" if info.gt is not None else f">= {info.ge}"
         text = f"{'an integer' if kind is int else 'a number'} {low} and <= {info.le}"
-        return text + (", or null for the main pass's value" if field.allow_none else "")
+        unset = field_extra(name, "unset")
+        return text + (f", or null for the {unset}'s value" if unset else "")
     return f"a one-line string of 1 to {info.max_length} characters"
 
 
@@ -266,6 +298,26 @@ def parse_params(data: Any) -> DnpParams:
         raise DnpParamsError(_problems(error)) from None
 
 
+def dns_steps(params: DnpParams, steps: int) -> int:
+    """Steps of the DNS pass for a main pass of `steps`: the fraction set, or the preset's; at least 1."""
+    fraction = params.dns_steps if params.dns_steps is not None else PRESETS[params.preset]["dns_steps"]
+    return max(1, round(steps * fraction))
+
+
+def dns_size(params: DnpParams, width: int, height: int) -> tuple[int, int]:
+    """Width and height of the DNS pass: the image's, scaled by `dns_size` (or the preset's), in multiples of 64
+    so every latent stays divisible through the UNet; the image's own size when no scaling is asked for."""
+    fraction = params.dns_size if params.dns_size is not None else PRESETS[params.preset]["dns_size"]
+    if fraction >= 1.0:
+        return width, height
+    return (max(64, round(width * fraction / 64) * 64), max(64, round(height * fraction / 64) * 64))
+
+
+def dns_scale(params: DnpParams, cfg_scale: float) -> float:
+    """The DNS guidance scale s of eq. 19: `dns_scale`, or the main pass's CFG scale when unset."""
+    return float(cfg_scale if params.dns_scale is None else params.dns_scale)
+
+
 def params_dict(params: DnpParams) -> dict[str, Any]:
     """DnpParams → plain JSON-ready dict, every field present."""
     return params.dict()
@@ -288,7 +340,7 @@ def coerce_text(name: str, text: str) -> Any:
     if name not in DnpParams.__fields__:
         raise DnpParamsError([(name, "unknown field; allowed fields are " + ", ".join(FIELDS))])
     field = DnpParams.__fields__[name]
-    kind = _kind(name)
+    kind = field_kind(name)
     text = text.strip()
     if field.allow_none and text.lower() in ("", "none", "null", "default"):
         return None

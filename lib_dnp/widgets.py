@@ -10,11 +10,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from lib_dnp.captioners.registry import REGISTRY
-from lib_dnp.params import DnpParams, choices, field_extra
+from lib_dnp.params import DnpParams, choices, field_extra, field_kind
 
-# UI-only conventions, in one place: a 0 on the DNS scale slider means "same as the CFG scale" (None), and the
-# manual captions box holds one caption per line.
-SCALE_FOLLOWS_CFG = 0.0
+# UI-only conventions, in one place: a 0 on the slider of an optional number (DNS scale, steps, size) means
+# "unset" (None: the CFG scale, the preset's value), and the manual captions box holds one caption per line.
+UNSET = 0.0
+
+
+def _optional_number(name: str) -> bool:
+    return field_extra(name, "unset") is not None
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,8 @@ def widget_specs() -> list[WidgetSpec]:
             specs.append(WidgetSpec(name, "textbox", label, help_text + " One per line.", value))
         else:
             low = info.ge if info.ge is not None else info.gt
-            if name == "dns_scale":
-                low, label = SCALE_FOLLOWS_CFG, f"{label} (0 = CFG scale)"
+            if _optional_number(name):
+                low, label = UNSET, f"{label} (0 = {field_extra(name, 'unset')})"
             elif info.gt is not None:
                 low = field_extra(name, "step")  # an open lower bound: start one step above it
             specs.append(
@@ -60,8 +64,8 @@ def widget_specs() -> list[WidgetSpec]:
 
 def to_widget(name: str, value: Any) -> Any:
     """A params value → what its widget shows."""
-    if name == "dns_scale" and value is None:
-        return SCALE_FOLLOWS_CFG
+    if _optional_number(name) and value is None:
+        return UNSET
     if name == "captions":
         return "\n".join(value)
     return value
@@ -69,11 +73,11 @@ def to_widget(name: str, value: Any) -> Any:
 
 def from_widget(name: str, value: Any) -> Any:
     """A widget's value → the params value (validation stays with the model)."""
-    if name == "dns_scale" and (value is None or float(value) == SCALE_FOLLOWS_CFG):
+    if _optional_number(name) and (value is None or float(value) == UNSET):
         return None
     if name == "captions":
         return [line.strip() for line in str(value or "").splitlines() if line.strip()]
-    if name in ("max_tokens", "num_beams") and isinstance(value, float) and value.is_integer():
+    if field_kind(name) is int and isinstance(value, float) and value.is_integer():
         return int(value)  # gradio sliders report floats
     return value
 

@@ -17,6 +17,9 @@ from lib_dnp.params import (
     allowed,
     choices,
     coerce_text,
+    dns_scale,
+    dns_size,
+    dns_steps,
     json_schema,
     params_dict,
     parse_params,
@@ -30,7 +33,7 @@ def test_defaults_are_the_documented_ones():
     assert params.mode == "auto"
     assert params.captioner == DEFAULT_CAPTIONER
     assert params.dns_scale is None
-    assert params.dns_steps == 1.0
+    assert params.dns_steps is None and params.dns_size is None and params.preset == "faithful"
     assert params.composition == "append"
     assert params.captions == []
     assert params.cache is True
@@ -162,7 +165,9 @@ def test_coerce_text_refuses(name, text):
         optional={
             "enabled": st.booleans(),
             "dns_scale": st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
-            "dns_steps": st.floats(allow_nan=True),
+            "dns_steps": st.one_of(st.none(), st.floats(allow_nan=True)),
+            "dns_size": st.one_of(st.none(), st.floats(allow_nan=True)),
+            "preset": st.sampled_from(["fast", "faithful", "slow"]),
             "max_tokens": st.integers(-5, 200),
             "mode": st.sampled_from(["auto", "manual", "off", ""]),
             "captions": st.lists(st.text(max_size=5), max_size=3),
@@ -180,5 +185,23 @@ def test_property_valid_or_named_error(data):
             assert message
         return
     assert params.dns_scale is None or (1.0 <= params.dns_scale <= 30.0 and math.isfinite(params.dns_scale))
-    assert 0.0 < params.dns_steps <= 1.0
+    assert params.dns_steps is None or 0.0 < params.dns_steps <= 1.0
+    assert params.dns_size is None or 0.25 <= params.dns_size <= 1.0
     assert 1 <= params.max_tokens <= 100
+
+
+def test_presets_and_overrides_give_the_dns_pass_its_steps_size_and_scale():
+    faithful, fast = parse_params({}), parse_params({"preset": "fast"})
+    assert dns_steps(faithful, 20) == 20 and dns_size(faithful, 512, 768) == (512, 768)
+    assert dns_steps(fast, 20) == 5 and dns_size(fast, 512, 768) == (384, 576)  # ¼ steps, ¾ side
+    assert dns_size(fast, 1024, 1024) == (768, 768)
+    # explicit values win over the preset; sizes snap to multiples of 64, never below 64
+    tuned = parse_params({"preset": "fast", "dns_steps": 0.5, "dns_size": 0.25})
+    assert dns_steps(tuned, 20) == 10 and dns_size(tuned, 512, 200) == (128, 64)
+    assert dns_steps(parse_params({"dns_steps": 0.1}), 3) == 1  # at least one step
+    assert dns_size(parse_params({"dns_size": 1.0}), 520, 512) == (520, 512)  # full size is the image's own
+    assert dns_scale(faithful, 7) == 7.0 and dns_scale(parse_params({"dns_scale": 3}), 7) == 3.0
+    with pytest.raises(DnpParamsError, match="dns_size"):
+        parse_params({"dns_size": 0.1})
+    with pytest.raises(DnpParamsError, match="preset"):
+        parse_params({"preset": "turbo"})

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from lib_dnp.cache import DnsCache, DnsKey, fingerprint
 from lib_dnp.guidance import swapped_cfg_scale
-from lib_dnp.params import DnpParams
+from lib_dnp.params import DnpParams, dns_scale, dns_size, dns_steps
 from lib_dnp.pipeline import Captioner, ImageSpec, OnStage, run_batch
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ class DnpGeneration:
     user_negative: str
     dns_steps: int
     dns_scale: float
+    dns_size: tuple[int, int] = (0, 0)  # width, height of the DNS images
     plain_images: list[Image.Image] = field(default_factory=list)
     dns_images: list[Image.Image | None] = field(default_factory=list)
     dnp_images: list[Image.Image] = field(default_factory=list)
@@ -56,16 +57,6 @@ class DnpGeneration:
     negatives: list[str] = field(default_factory=list)
     errors: list[str | None] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per pass: plain, dns, caption, dnp
-
-
-def dns_steps_for(steps: int, params: DnpParams) -> int:
-    """Steps of the DNS pass: the `dns_steps` fraction of the main pass's, at least 1."""
-    return max(1, round(steps * params.dns_steps))
-
-
-def dns_scale_for(cfg: float, params: DnpParams) -> float:
-    """The DNS guidance scale s of eq. 19: `dns_scale`, or the main pass's CFG scale when unset."""
-    return cfg if params.dns_scale is None else params.dns_scale
 
 
 def generators(seeds: Sequence[int]) -> list[torch.Generator]:
@@ -231,8 +222,8 @@ def generate(
     if width is None or height is None:
         width, height = (width or default_size(pipe)[0]), (height or default_size(pipe)[1])
     result = DnpGeneration(
-        seeds=seeds, prompts=prompts, user_negative=negative, dns_steps=dns_steps_for(steps, params),
-        dns_scale=dns_scale_for(cfg, params),
+        seeds=seeds, prompts=prompts, user_negative=negative, dns_steps=dns_steps(params, steps),
+        dns_scale=dns_scale(params, cfg), dns_size=dns_size(params, width, height),
     )  # fmt: skip
     main = {"steps": steps, "guidance_scale": cfg, "width": width, "height": height, "progress": progress}
     if cfg <= 1:
@@ -249,7 +240,7 @@ def generate(
         return result
 
     images = [
-        ImageSpec(p, negative, dns_key(pipe, p, s, result.dns_steps, width, height, result.dns_scale))
+        ImageSpec(p, negative, dns_key(pipe, p, s, result.dns_steps, *result.dns_size, result.dns_scale))
         for p, s in zip(prompts, seeds)
     ]
 
@@ -257,7 +248,7 @@ def generate(
         with _timed(result.timings, "dns"):
             return sample_dns(
                 pipe, [prompts[i] for i in indices], [seeds[i] for i in indices], steps=result.dns_steps,
-                scale=result.dns_scale, width=width, height=height, progress=progress,
+                scale=result.dns_scale, width=result.dns_size[0], height=result.dns_size[1], progress=progress,
             )  # fmt: skip
 
     stage = None if captioner is None else _CaptionStage(captioner, result.timings, progress)

@@ -13,6 +13,7 @@ SDXL (`force_zero_negative_prompt`), which is how SDXL was trained to be uncondi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from lib_dnp.guidance import flatten_composable, is_composable, swap_conds, swapped_cfg_scale
@@ -35,8 +36,14 @@ def on_cfg_denoiser(params: Any) -> None:
         p._dnp_swap_error = error
 
 
-def dns_steps(steps: int, fraction: float) -> int:
-    return max(1, round(steps * fraction))
+@dataclass(frozen=True)
+class DnsPass:
+    """How the DNS pass samples: its own step count, eq. 19 scale s, and size."""
+
+    steps: int
+    scale: float
+    width: int
+    height: int
 
 
 def dns_prompt(prompt: str) -> str:
@@ -44,7 +51,7 @@ def dns_prompt(prompt: str) -> str:
     return flatten_composable(prompt) if is_composable(prompt) else prompt
 
 
-def run(p: Any, indices: Sequence[int], steps: int, scale: float, label: str) -> list[Any]:
+def run(p: Any, indices: Sequence[int], pass_: DnsPass, label: str) -> list[Any]:
     """Sample DNS images for `indices` of the job (positions in p.all_prompts), grouped by the job's batches.
 
     Raises DnsInterrupted when the user interrupts or skips; the caller keeps the user's negatives then.
@@ -57,7 +64,7 @@ def run(p: Any, indices: Sequence[int], steps: int, scale: float, label: str) ->
         if shared.state.interrupted or shared.state.stopping_generation:
             raise DnsInterrupted("interrupted")
         shared.state.job = f"{label} {number}/{len(batches)}" if len(batches) > 1 else label
-        images.extend(_sample(p, batch, steps, scale))
+        images.extend(_sample(p, batch, pass_))
         if shared.state.interrupted:
             raise DnsInterrupted("interrupted")
         if shared.state.skipped:
@@ -74,7 +81,7 @@ def _group_by_batch(indices: Sequence[int], batch_size: int) -> list[list[int]]:
     return [groups[key] for key in sorted(groups)]
 
 
-def _sample(p: Any, batch: list[int], steps: int, scale: float) -> list[Any]:
+def _sample(p: Any, batch: list[int], pass_: DnsPass) -> list[Any]:
     from modules import processing, sd_models, shared
 
     nested = processing.StableDiffusionProcessingTxt2Img(
@@ -89,10 +96,10 @@ def _sample(p: Any, batch: list[int], steps: int, scale: float) -> list[Any]:
         seed_resize_from_w=p.seed_resize_from_w,
         sampler_name=p.sampler_name,
         scheduler=getattr(p, "scheduler", None),
-        steps=steps,
-        cfg_scale=swapped_cfg_scale(scale),
-        width=p.width,
-        height=p.height,
+        steps=pass_.steps,
+        cfg_scale=swapped_cfg_scale(pass_.scale),
+        width=pass_.width,
+        height=pass_.height,
         batch_size=len(batch),
         n_iter=1,
         restore_faces=False,

@@ -13,7 +13,7 @@ from typing import Any
 from lib_dnp import infotext
 from lib_dnp.cache import DnsKey, fingerprint
 from lib_dnp.negatives import chunk_note, compose_negative, user_negative_of
-from lib_dnp.params import DnpParams, DnpParamsError, parse_params
+from lib_dnp.params import DnpParams, DnpParamsError, dns_scale, dns_size, dns_steps, parse_params
 from lib_dnp.pipeline import ImageResult, ImageSpec, run_batch
 from lib_dnp.webui import dns_pass, runtime
 
@@ -47,7 +47,7 @@ def process(p: Any, args: Any) -> None:
     apply_results(p, params, results)
 
 
-def _key(p: Any, index: int, steps: int, scale: float) -> DnsKey:
+def _key(p: Any, index: int, pass_: dns_pass.DnsPass) -> DnsKey:
     from modules import shared
 
     opts = shared.opts
@@ -73,10 +73,10 @@ def _key(p: Any, index: int, steps: int, scale: float) -> DnsKey:
         subseed_strength=float(p.subseed_strength),
         sampler=str(p.sampler_name),
         scheduler=str(getattr(p, "scheduler", "")),
-        steps=steps,
-        width=int(p.width),
-        height=int(p.height),
-        scale=float(scale),
+        steps=pass_.steps,
+        width=pass_.width,
+        height=pass_.height,
+        scale=pass_.scale,
         extra=fingerprint({"options": json.dumps(extra, default=str)}),
     )
 
@@ -86,10 +86,11 @@ def run_job(p: Any, params: DnpParams, with_images: bool = False) -> list[ImageR
     of the pass or the captioner: see each result's `error`."""
     from modules import shared
 
-    steps = dns_pass.dns_steps(p.steps, params.dns_steps)
-    scale = params.dns_scale if params.dns_scale is not None else float(p.cfg_scale)
+    pass_ = dns_pass.DnsPass(
+        dns_steps(params, p.steps), dns_scale(params, p.cfg_scale), *dns_size(params, p.width, p.height)
+    )
     specs = [
-        ImageSpec(prompt=p.all_prompts[i], negative=p.all_negative_prompts[i], key=_key(p, i, steps, scale))
+        ImageSpec(prompt=p.all_prompts[i], negative=p.all_negative_prompts[i], key=_key(p, i, pass_))
         for i in range(len(p.all_prompts))
     ]
     if with_images and not params.return_dns_images:
@@ -112,7 +113,7 @@ def run_job(p: Any, params: DnpParams, with_images: bool = False) -> list[ImageR
         results = run_batch(
             specs,
             params,
-            sample_dns=lambda indices: dns_pass.run(p, indices, steps, scale, DNS_JOB),
+            sample_dns=lambda indices: dns_pass.run(p, indices, pass_, DNS_JOB),
             captioner=captioner,
             cache=runtime.cache(),
             on_stage=on_stage,
