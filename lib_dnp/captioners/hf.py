@@ -8,6 +8,7 @@ current 5.x; where they differ it asks the installed version instead of assuming
 from __future__ import annotations
 
 import gc
+import logging
 import sys
 import threading
 from collections.abc import Sequence
@@ -28,6 +29,8 @@ from lib_dnp.captioners.registry import (
 if TYPE_CHECKING:
     import torch
     from PIL import Image
+
+log = logging.getLogger("lib_dnp")
 
 # transformers class for each `model_type`; anything else goes to the image-to-text auto class.
 _MODEL_CLASSES = {
@@ -65,6 +68,10 @@ class HFCaptioner:
     `caption()` moves the model); `dtype` None means fp16 on CUDA and fp32 elsewhere. `max_tokens` bounds the new
     tokens of each caption, `num_beams` 1 decodes greedily. With `allow_download` False, or with HF_HUB_OFFLINE /
     TRANSFORMERS_OFFLINE set, only a local folder or the Hugging Face cache is used.
+
+    `fast_decode` picks the greedy decoder of BLIP models (`lib_dnp.captioners.decode`, same captions as
+    `generate`): None uses it on CUDA only, with a CUDA graph per step; True uses it on any device; False never.
+    Other models, beam search, or a failure of the fast decoder fall back to `generate`.
     """
 
     def __init__(
@@ -76,6 +83,7 @@ class HFCaptioner:
         num_beams: int = 1,
         *,
         allow_download: bool = True,
+        fast_decode: bool | None = None,
     ) -> None:
         self.spec = spec
         self.model_id = resolve(spec)
@@ -88,6 +96,9 @@ class HFCaptioner:
         self.max_tokens = _check_positive("max_tokens", max_tokens)
         self.num_beams = _check_positive("num_beams", num_beams)
         self.allow_download = allow_download
+        self.fast_decode = fast_decode
+        self._decoder: Any = None  # a BlipDecoder for the model where it is now; dropped whenever it moves
+        self._fast_failed = False
         self._model: Any = None
         self._processor: Any = None
         self._placement: tuple[Any, Any] | None = None  # (torch.device, torch.dtype) the model is at now
@@ -201,6 +212,7 @@ class HFCaptioner:
             else:
                 self._model.to(device=target[0], dtype=target[1])
             self._placement = target
+            self._decoder = None  # its buffers and graphs point at the old weights
         return target
 
     def offload(self) -> None:
@@ -210,6 +222,7 @@ class HFCaptioner:
                 return
             self._model.to("cpu")
             self._placement = (_cpu(), self._placement[1])
+            self._decoder = None
             _empty_cuda_cache()
 
     def unload(self) -> None:
@@ -218,13 +231,16 @@ class HFCaptioner:
             self._model = None
             self._processor = None
             self._placement = None
+            self._decoder = None
+            self._fast_failed = False
             gc.collect()
             _empty_cuda_cache()
 
     # --- captioning ----------------------------------------------------------------------------------------------
 
     def caption(self, images: Sequence[Image.Image]) -> list[str]:
-        """One caption per image, in order, from one batched `generate` call; cleaned by `clean_caption`."""
+        """One caption per image, in order, from one batched decode of the whole batch; cleaned by
+        `clean_caption`."""
         if not images:
             return []
         _check_positive("max_tokens", self.max_tokens)
@@ -265,12 +281,14 @@ class HFCaptioner:
         model_inputs = {name: tensor.to(device) for name, tensor in self._model_inputs(rgb_images).items()}
         model_inputs["pixel_values"] = model_inputs["pixel_values"].to(dtype)
         with torch.inference_mode():
-            sequences = self._model.generate(
-                **model_inputs,
-                max_new_tokens=self.max_tokens,
-                num_beams=self.num_beams,
-                do_sample=False,
-            )
+            sequences = self._fast_sequences(model_inputs, device)
+            if sequences is None:
+                sequences = self._model.generate(
+                    **model_inputs,
+                    max_new_tokens=self.max_tokens,
+                    num_beams=self.num_beams,
+                    do_sample=False,
+                )
         # Prompt tokens that some versions echo back (BLIP-2's <image> placeholders, bos) are special tokens.
         texts = self._processor.tokenizer.batch_decode(sequences, skip_special_tokens=True)
         if len(texts) != len(images):
@@ -278,6 +296,70 @@ class HFCaptioner:
                 f"[DNP] captioner '{self.model_id}' returned {len(texts)} captions for {len(images)} images"
             )
         return [clean_caption(text) for text in texts]
+
+    def _fast_sequences(self, model_inputs: dict[str, Any], device: torch.device) -> Any:
+        """Greedy sequences from the fast decoder, or None where it does not apply (then `generate` runs)."""
+        from lib_dnp.captioners import decode
+
+        use_graph = device.type == "cuda"
+        wanted = self.fast_decode if self.fast_decode is not None else use_graph
+        if not wanted or self._fast_failed or set(model_inputs) != {"pixel_values"}:
+            return None
+        if not decode.supports(self._model, self.num_beams, self.max_tokens):
+            return None
+        try:
+            if self._decoder is None or self._decoder.max_tokens != self.max_tokens:
+                self._decoder = decode.BlipDecoder(self._model, self.max_tokens, use_graph=use_graph)
+            return self._decoder.decode(model_inputs["pixel_values"])
+        except Exception as error:  # a slower caption beats none: keep `generate` for this model from now on
+            log.warning("[DNP] fast caption decoding failed, using generate from now on: %s", error)
+            self._fast_failed, self._decoder = True, None
+            return None
+
+    # --- candidates for CLIP re-ranking ----------------------------------------------------------------------------
+
+    def caption_candidates(self, images: Sequence[Image.Image], count: int) -> list[list[str]]:
+        """Up to `count` candidate captions per image, best first: the `count` best beams of one beam search
+        (width `max(num_beams, count)`), cleaned, empty and duplicate ones dropped (so an image may get fewer).
+        The first candidate is the caption that beam search at that width gives."""
+        if not images:
+            return []
+        _check_positive("count", count)
+        with self._lock:
+            self.load()
+            try:
+                texts = self._candidate_texts(images, count)
+            except Exception as error:
+                raise CaptionerError(
+                    f"[DNP] captioner '{self.model_id}' failed to propose captions: {error}"
+                ) from error
+        if len(texts) != len(images) * count:
+            raise CaptionerError(
+                f"[DNP] captioner '{self.model_id}' returned {len(texts)} candidates for {len(images)} images "
+                f"× {count}"
+            )
+        groups = [
+            [clean_caption(text) for text in texts[i * count : (i + 1) * count]] for i in range(len(images))
+        ]
+        return [list(dict.fromkeys(text for text in group if text)) or group[:1] for group in groups]
+
+    def _candidate_texts(self, images: Sequence[Image.Image], count: int) -> list[str]:
+        import torch
+
+        device, dtype = self._place()
+        rgb_images = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
+        model_inputs = {name: tensor.to(device) for name, tensor in self._model_inputs(rgb_images).items()}
+        model_inputs["pixel_values"] = model_inputs["pixel_values"].to(dtype)
+        with torch.inference_mode():
+            sequences = self._model.generate(
+                **model_inputs,
+                max_new_tokens=self.max_tokens,
+                num_beams=max(self.num_beams, count),
+                num_return_sequences=count,
+                do_sample=False,
+            )
+        # generate returns the `count` sequences of each image one after another, best first.
+        return self._processor.tokenizer.batch_decode(sequences, skip_special_tokens=True)
 
 
 def _cpu() -> torch.device:

@@ -1,0 +1,1 @@
+"""The DNP benchmark: `python -m bench` (see bench/README.md)."""
