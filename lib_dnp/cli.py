@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lib_dnp import __version__
+from lib_dnp.evaluation.command import add_evaluate_parser, run_evaluate
 from lib_dnp.frontends import diffusers_problem
 from lib_dnp.frontends.diffusers_frontend import DEFAULT_CFG, DEFAULT_STEPS
 from lib_dnp.params import DnpParams, DnpParamsError, choices, coerce_text, params_dict, parse_params
@@ -37,6 +38,8 @@ PARAM_OPTIONS = (
     "captions",
     "max_tokens",
     "num_beams",
+    "rerank",
+    "candidates",
 )
 DEMO_NOTE = (
     "[DNP] no --model given: using tiny random-weight demo models (Stable Diffusion + BLIP, built locally); the "
@@ -105,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--device", choices=("cpu", "cuda"), help="default: cuda when available")
     generate.add_argument("--verbose", action="store_true", help="show diffusers' and transformers' warnings")
     _add_param_options(generate)
+    _add_param_options(add_evaluate_parser(commands))
     return parser
 
 
@@ -192,10 +196,29 @@ def versions() -> dict[str, str]:
     }
 
 
+def model_and_params(args: argparse.Namespace, params: DnpParams) -> tuple[str, DnpParams]:
+    """The model to load: --model, or the tiny demo model, whose tiny captioner then replaces the default one
+    unless --captioner was given."""
+    if args.model is not None:
+        return args.model, params
+    print(DEMO_NOTE, file=sys.stderr)
+    model, demo_captioner = demo_models()
+    if not hasattr(args, "captioner"):
+        params = parse_params({**params_dict(params), "captioner": demo_captioner})
+    return model, params
+
+
+def captioner_for(params: DnpParams, device: str, dtype: Any) -> Any:
+    from lib_dnp.captioners import HFCaptioner
+
+    return HFCaptioner(
+        params.captioner, device=device, dtype=dtype, max_tokens=params.max_tokens, num_beams=params.num_beams
+    )
+
+
 def run_generate(args: argparse.Namespace, params: DnpParams) -> int:
     import torch
 
-    from lib_dnp.captioners import HFCaptioner
     from lib_dnp.frontends.diffusers_frontend import generate
     from lib_dnp.frontends.report import write_outputs
 
@@ -203,25 +226,24 @@ def run_generate(args: argparse.Namespace, params: DnpParams) -> int:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.float16 if device == "cuda" else torch.float32
     seeds = [random.SystemRandom().randrange(2**32) if seed == -1 else seed for seed in args.seed]
-    model = args.model
-    if model is None:
-        print(DEMO_NOTE, file=sys.stderr)
-        model, demo_captioner = demo_models()
-        if not hasattr(args, "captioner"):
-            params = parse_params({**params_dict(params), "captioner": demo_captioner})
+    model, params = model_and_params(args, params)
     try:
         pipe = load_pipeline(model, device, dtype)
     except Exception as error:  # OSError offline, ValueError for an unknown layout ...
         print(f"[DNP] could not load model '{model}': {error}", file=sys.stderr)
         return 1
-    captioner = HFCaptioner(
-        params.captioner, device=device, dtype=dtype, max_tokens=params.max_tokens, num_beams=params.num_beams
-    )
+    captioner = captioner_for(params, device, dtype)
     loaded = time.perf_counter()
 
+    reranker = None
+    if params.rerank != "off":
+        from lib_dnp.evaluation.command import clip_models
+        from lib_dnp.rerank import CaptionReranker
+
+        reranker = CaptionReranker(clip_models("tiny" if args.model is None else "auto", device)[0])
     result = generate(
         pipe, args.prompt, seeds, negative=args.negative, steps=args.steps, cfg=args.cfg, width=args.width,
-        height=args.height, params=params, captioner=captioner,
+        height=args.height, params=params, captioner=captioner, reranker=reranker,
     )  # fmt: skip
     first = result.dnp_images[0]
     record = {
@@ -268,9 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:  # before diffusers and transformers are imported: they read these once
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
         os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if args.command == "evaluate":  # it checks diffusers itself: through a WebUI it needs none
+        return run_evaluate(args, params)
     problem = diffusers_problem()
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
     return run_generate(args, params)

@@ -17,7 +17,7 @@ try:  # pydantic 2
 except ImportError:  # pydantic 1.x, as the WebUI pins it
     from pydantic import BaseModel, Extra, Field, ValidationError, root_validator, validator  # type: ignore
 
-from lib_dnp.captioners.registry import DEFAULT_CAPTIONER
+from lib_dnp.captioners.registry import DEFAULT_CAPTIONER, REGISTRY
 
 MAX_CAPTION_CHARS = 2000
 MAX_CAPTIONS = 1000
@@ -25,6 +25,7 @@ MAX_CAPTIONS = 1000
 Mode = Literal["auto", "manual"]
 Composition = Literal["append", "prepend", "replace"]
 Preset = Literal["faithful", "fast"]
+Rerank = Literal["off", "image", "prompt"]
 
 # What `dns_steps` and `dns_size` are when left empty. "faithful" is the paper: the DNS pass is a full generation.
 # "fast" samples a quarter of the steps at three quarters of the side (a ninth of the UNet work, still a
@@ -75,7 +76,9 @@ class DnpParams(BaseModel):
     """Options of one DNP generation. Field extras: `infotext` (written to image parameters), `xyz` (an X/Y/Z
     axis), `step` (UI slider step)."""
 
-    enabled: bool = Field(False, title="Enable DNP", description="Run diffusion-negative prompting.")
+    enabled: bool = Field(
+        False, title="Enable DNP", description="Run diffusion-negative prompting.", xyz=True
+    )
     mode: Mode = Field(
         "auto",
         title="Mode",
@@ -157,6 +160,21 @@ class DnpParams(BaseModel):
         le=8,
         step=1,
     )
+    rerank: Rerank = Field(
+        "off",
+        title="Caption re-ranking",
+        description="off: the captioner's one caption. image: CLIP keeps, of several candidate captions, the one "
+        "closest to the DNS image. prompt: the one farthest from the prompt.",
+        xyz=True,
+    )
+    candidates: int = Field(
+        4,
+        title="Caption candidates",
+        description="How many captions the captioner proposes (beam search) when re-ranking is on.",
+        ge=2,
+        le=8,
+        step=1,
+    )
     cache: bool = Field(
         True,
         title="Cache DNS results",
@@ -179,11 +197,11 @@ class DnpParams(BaseModel):
     _check_numbers = validator("dns_scale", "dns_steps", "dns_size", pre=True, allow_reuse=True)(
         lambda v: v if v is None else _number(v)
     )
-    _check_integers = validator("max_tokens", "num_beams", pre=True, allow_reuse=True)(_integer)
+    _check_integers = validator("max_tokens", "num_beams", "candidates", pre=True, allow_reuse=True)(_integer)
     _check_booleans = validator("enabled", "cache", "return_dns_images", pre=True, allow_reuse=True)(_boolean)
-    _check_strings = validator("mode", "preset", "captioner", "composition", pre=True, allow_reuse=True)(
-        _string
-    )
+    _check_strings = validator(
+        "mode", "preset", "captioner", "composition", "rerank", pre=True, allow_reuse=True
+    )(_string)
 
     @validator("captions", pre=True)
     def _captions_are_strings(cls, value: Any) -> Any:
@@ -202,6 +220,17 @@ class DnpParams(BaseModel):
     def _captioner_is_one_line(cls, value: str) -> str:
         if value != value.strip() or any(ch in value for ch in "\r\n\t"):
             raise ValueError("must be one line without surrounding spaces")
+        # A bare word can only be a registry key: a typo like "blip-larg" must not become a hub download attempt.
+        if (
+            value not in REGISTRY
+            and "/" not in value
+            and "\\" not in value
+            and not value.startswith((".", "~"))
+        ):
+            raise ValueError(
+                f"{value!r} is not a captioner key ({', '.join(REGISTRY)}); a Hugging Face model id is "
+                "written owner/name and a local folder as a path (./name, /path/to/name)"
+            )
         return value
 
     @root_validator(skip_on_failure=True)

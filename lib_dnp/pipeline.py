@@ -24,6 +24,19 @@ class Captioner(Protocol):
 
     def settings_fingerprint(self) -> str: ...
 
+    # Only called when re-ranking is on (`params.rerank`); see `HFCaptioner.caption_candidates`.
+    def caption_candidates(self, images: Sequence[Any], count: int) -> list[list[str]]: ...
+
+
+class Reranker(Protocol):
+    """Picks one caption of each image's candidates (`lib_dnp.rerank.CaptionReranker`)."""
+
+    name: str  # part of the caption cache key: another CLIP model may pick another caption
+
+    def choose(
+        self, mode: str, images: Sequence[Any], prompts: Sequence[str], candidates: Sequence[Sequence[str]]
+    ) -> list[int]: ...
+
 
 class DnsInterrupted(Exception):
     """The user interrupted or skipped the DNS pass or the captioning."""
@@ -46,6 +59,8 @@ class ImageResult:
     dns_image: Any | None = None
     error: str | None = None
     from_cache: bool = False
+    # DNP applied, but not quite as asked (re-ranking fell back to the first caption).
+    warning: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -82,8 +97,10 @@ def run_batch(
     captioner: Captioner | None,
     cache: DnsCache | None = None,
     on_stage: OnStage | None = None,
+    reranker: Reranker | None = None,
 ) -> list[ImageResult]:
-    """Run DNP for one batch and return one result per image, in order."""
+    """Run DNP for one batch and return one result per image, in order. With `params.rerank` on, the captioner
+    proposes candidates and `reranker` picks one per image (`_rerank_captions`)."""
     results = [ImageResult(index=i, negative=spec.negative) for i, spec in enumerate(images)]
     cache = cache if params.cache else None
     if params.mode == "manual":
@@ -91,7 +108,7 @@ def run_batch(
 
     if captioner is None:
         return _fail(results, range(len(images)), "[DNP] no captioner is configured")
-    captioner_id = captioner.settings_fingerprint()
+    captioner_id = captioner.settings_fingerprint() + rerank_fingerprint(params, reranker)
     captions: dict[int, str] = {}
     if cache is not None:
         for i, spec in enumerate(images):
@@ -108,7 +125,12 @@ def run_batch(
         try:
             if on_stage:
                 on_stage("caption", len(to_caption))
-            texts = captioner.caption([results[i].dns_image for i in to_caption])
+            dns_images = [results[i].dns_image for i in to_caption]
+            if params.rerank == "off":
+                texts, fallback = captioner.caption(dns_images), None
+            else:
+                prompts = [images[i].prompt for i in to_caption]
+                texts, fallback = _rerank_captions(captioner, reranker, params, dns_images, prompts)
             if len(texts) != len(to_caption):
                 raise RuntimeError(f"captioner returned {len(texts)} captions for {len(to_caption)} images")
         except Exception as error:  # the image must survive any captioner failure
@@ -117,13 +139,47 @@ def run_batch(
         else:
             for i, text in zip(to_caption, texts):
                 captions[i] = text
-                if cache is not None:
+                results[i].warning = fallback
+                if cache is not None and fallback is None:  # a fallback caption is not what the key says
                     cache.put_caption(images[i].key, captioner_id, text)
 
     for i, text in captions.items():
         results[i].caption = text
         results[i].negative = compose_negative(images[i].negative, text, params.composition)
     return results
+
+
+def rerank_fingerprint(params: DnpParams, reranker: Reranker | None) -> str:
+    """What re-ranking adds to the captioner's cache key: a cached caption never comes from another setting."""
+    if params.rerank == "off":
+        return ""
+    return f"|rerank={params.rerank}|candidates={params.candidates}|clip={getattr(reranker, 'name', None)}"
+
+
+def _rerank_captions(
+    captioner: Captioner,
+    reranker: Reranker | None,
+    params: DnpParams,
+    dns_images: Sequence[Any],
+    prompts: Sequence[str],
+) -> tuple[list[str], str | None]:
+    """The re-rank step: candidates from the captioner, one picked per image by CLIP. Returns (captions,
+    warning). A captioner failure raises (as for plain captions); a re-ranker failure (no CLIP model, a CLIP that
+    cannot load) keeps each image's first candidate, the beam-search caption, and says so in the warning."""
+    candidates = captioner.caption_candidates(dns_images, params.candidates)
+    if len(candidates) != len(dns_images) or not all(candidates):
+        raise RuntimeError(f"captioner returned candidates for {len(candidates)} of {len(dns_images)} images")
+    try:
+        if reranker is None:
+            raise RuntimeError("no CLIP model is set up for re-ranking")
+        picks = list(reranker.choose(params.rerank, dns_images, prompts, candidates))
+        if len(picks) != len(candidates):
+            raise RuntimeError(f"re-ranker picked {len(picks)} captions for {len(candidates)} images")
+        return [group[pick] for group, pick in zip(candidates, picks)], None
+    except Exception as error:
+        warning = f"[DNP] caption re-ranking failed, used the captioner's first caption: {_describe(error)}"
+        log.warning(warning)
+        return [group[0] for group in candidates], warning
 
 
 def _dns_images(

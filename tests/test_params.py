@@ -85,6 +85,7 @@ def problem_fields(data) -> dict[str, str]:
         ({"enabled": "yes"}, "enabled", "true or false"),
         ({"captioner": ""}, "captioner", "at least 1"),
         ({"captioner": "a\nb"}, "captioner", "one line"),
+        ({"captioner": "blip-larg"}, "captioner", "not a captioner key (blip-base, blip-large"),
         ({"captions": "a house"}, "captions", "list of strings"),
         ({"captions": ["ok", 3]}, "captions", "item 1"),
         ({"captions": ["x" * 10_000]}, "captions", "10000 characters"),

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from lib_dnp.cache import DnsCache, DnsKey, fingerprint
 from lib_dnp.guidance import swapped_cfg_scale
 from lib_dnp.params import DnpParams, dns_scale, dns_size, dns_steps
-from lib_dnp.pipeline import Captioner, ImageSpec, OnStage, run_batch
+from lib_dnp.pipeline import Captioner, ImageSpec, OnStage, Reranker, run_batch
 
 if TYPE_CHECKING:
     import torch
@@ -180,6 +180,10 @@ class _CaptionStage:
             bar.update(len(images))
         return captions
 
+    def caption_candidates(self, images: Sequence[Any], count: int) -> list[list[str]]:
+        with _timed(self.timings, "caption"):
+            return self.captioner.caption_candidates(images, count)
+
 
 @contextmanager
 def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
@@ -206,11 +210,13 @@ def generate(
     plain: bool = True,
     progress: bool = True,
     on_stage: OnStage | None = None,
+    reranker: Reranker | None = None,
 ) -> DnpGeneration:
     """Plain, DNS, captions and DNP images for one prompt (or one prompt per seed) at `seeds`.
 
     With `params.enabled` False only the plain pass runs (`dnp_images` is empty). Failures of the DNS pass or of
-    the captioner do not raise: they are in `errors`, and those images keep the user's negative.
+    the captioner do not raise: they are in `errors`, and those images keep the user's negative. `reranker`
+    picks among caption candidates when `params.rerank` is on (`lib_dnp.rerank.CaptionReranker`).
     """
     check_pipeline(pipe)
     seeds = [int(seed) for seed in seeds]
@@ -252,7 +258,7 @@ def generate(
             )  # fmt: skip
 
     stage = None if captioner is None else _CaptionStage(captioner, result.timings, progress)
-    outcomes = run_batch(images, params, sample, stage, cache, on_stage)
+    outcomes = run_batch(images, params, sample, stage, cache, on_stage, reranker)
     result.dns_images = [outcome.dns_image for outcome in outcomes]
     result.captions = [outcome.caption for outcome in outcomes]
     result.negatives = [outcome.negative for outcome in outcomes]
