@@ -103,3 +103,15 @@ class DnsCache:
     def clear(self) -> None:
         self.images.clear()
         self.captions.clear()
+
+    def stats(self) -> dict[str, Any]:
+        """Entries, capacity, hits and misses of both maps (for /dnp/v1/status and the benchmark)."""
+        return {
+            name: {
+                "entries": len(lru),
+                "max_entries": lru.max_entries,
+                "hits": lru.hits,
+                "misses": lru.misses,
+            }
+            for name, lru in (("images", self.images), ("captions", self.captions))
+        }

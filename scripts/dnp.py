@@ -9,11 +9,22 @@ from typing import Any
 
 from modules import script_callbacks, scripts
 
-from lib_dnp.webui import dns_pass, generation, preview, runtime, ui
+from lib_dnp.webui import api, dns_pass, generation, preview, routes, runtime, ui, xyz
 
 # Registered once at import; both act only on DNP's own work (the nested DNS pass, DNP infotext).
 script_callbacks.on_cfg_denoiser(dns_pass.on_cfg_denoiser, name="dnp_dns_guidance")
 script_callbacks.on_infotext_pasted(generation.on_infotext_pasted, name="dnp_restore_negative")
+
+
+def _on_app_started(_demo: Any, app: Any) -> None:
+    # The WebUI adds its API routes before this callback, in API-only and UI mode alike.
+    routes.install(api.install(app, xyz.xyz_problems), app)
+
+
+script_callbacks.on_app_started(_on_app_started, name="dnp_api")
+# The X/Y/Z plot (a built-in script) is loaded before extensions' scripts; the callback covers the other order.
+if not xyz.register():
+    script_callbacks.on_before_ui(xyz.register, name="dnp_xyz_axes")
 
 
 class DnpScript(scripts.Script):

@@ -20,6 +20,9 @@ from lib_dnp.guidance import flatten_composable, is_composable, swap_conds, swap
 from lib_dnp.pipeline import DnsInterrupted
 
 MARK = "_dnp_dns_pass"  # set on the nested processing object; the callback acts only on that one
+# where Interrupt or Skip was pressed, as the per-image error says it ("skipped during the DNS pass")
+STAGE_DNS = "during the DNS pass"
+STAGE_CAPTIONING = "during captioning"
 
 
 def on_cfg_denoiser(params: Any) -> None:
@@ -61,17 +64,28 @@ def run(p: Any, indices: Sequence[int], pass_: DnsPass, label: str) -> list[Any]
     images: list[Any] = []
     batches = _group_by_batch(indices, p.batch_size)
     for number, batch in enumerate(batches, start=1):
-        if shared.state.interrupted or shared.state.stopping_generation:
-            raise DnsInterrupted("interrupted")
+        if shared.state.stopping_generation:
+            raise DnsInterrupted(f"interrupted {STAGE_DNS}")
+        check_stop(STAGE_DNS)
         shared.state.job = f"{label} {number}/{len(batches)}" if len(batches) > 1 else label
         images.extend(_sample(p, batch, pass_))
-        if shared.state.interrupted:
-            raise DnsInterrupted("interrupted")
-        if shared.state.skipped:
-            # Skip ends this DNS pass only: the main pass runs, with the user's own negative.
-            shared.state.skipped = False
-            raise DnsInterrupted("skipped")
+        check_stop(STAGE_DNS)
     return images
+
+
+def check_stop(stage: str) -> None:
+    """Raise DnsInterrupted when Interrupt or Skip was pressed (`stage` goes into the message).
+
+    Interrupt stays set, so the WebUI stops the whole job as it would without DNP. Skip is consumed here: it
+    ends DNP's work only, and the main pass runs with the user's own negative prompt.
+    """
+    from modules import shared
+
+    if shared.state.interrupted:
+        raise DnsInterrupted(f"interrupted {stage}")
+    if shared.state.skipped:
+        shared.state.skipped = False
+        raise DnsInterrupted(f"skipped {stage}")
 
 
 def _group_by_batch(indices: Sequence[int], batch_size: int) -> list[list[int]]:

@@ -21,6 +21,7 @@ log = logging.getLogger("lib_dnp")
 
 RESULTS = "_dnp_results"  # per-request results live on the processing object, never in module globals
 RETURN_IMAGES = "_dnp_return_images"
+INFO = "_dnp_info"
 OVERRIDES = "_dnp_overrides"  # X/Y/Z values, merged into the args before validation
 DNS_JOB = "DNP: diffusion-negative pass"
 CAPTION_JOB = "DNP: captioning"
@@ -69,7 +70,8 @@ def _key(p: Any, index: int, pass_: dns_pass.DnsPass) -> DnsKey:
         model=f"{model}|{p.sd_model_hash}",
         prompt=dns_pass.dns_prompt(p.all_prompts[index]),
         seed=int(p.all_seeds[index]),
-        subseed=int(p.all_subseeds[index]),
+        # A variation seed changes nothing at strength 0, and the WebUI draws a random one per request then.
+        subseed=int(p.all_subseeds[index]) if p.subseed_strength else 0,
         subseed_strength=float(p.subseed_strength),
         sampler=str(p.sampler_name),
         scheduler=str(getattr(p, "scheduler", "")),
@@ -113,10 +115,11 @@ def run_job(p: Any, params: DnpParams, with_images: bool = False) -> list[ImageR
         results = run_batch(
             specs,
             params,
-            sample_dns=lambda indices: dns_pass.run(p, indices, pass_, DNS_JOB),
+            sample_dns=lambda indices: _sample_dns(p, indices, pass_),
             captioner=captioner,
             cache=runtime.cache(),
             on_stage=on_stage,
+            reranker=runtime.reranker_for(params),
         )
     finally:
         if captioner is not None:
@@ -124,6 +127,11 @@ def run_job(p: Any, params: DnpParams, with_images: bool = False) -> list[ImageR
         # The main pass counts its jobs from scratch, exactly as without the extension.
         state.job_count, state.job_no, state.job = saved_job_count, 0, ""
     return results
+
+
+def _sample_dns(p: Any, indices: list[int], pass_: dns_pass.DnsPass) -> list[Any]:
+    runtime.stats["dns_images"] += len(indices)
+    return dns_pass.run(p, indices, pass_, DNS_JOB)
 
 
 def apply_results(p: Any, params: DnpParams, results: list[ImageResult]) -> None:
@@ -150,9 +158,31 @@ def apply_results(p: Any, params: DnpParams, results: list[ImageResult]) -> None
         p.extra_generation_params[infotext.ERROR_KEY] = per_image(errors)
         for message in sorted({e for e in errors if e}):
             count = errors.count(message)
-            _warn(p, f"{count} image(s) generated with your own negative prompt: {message}{_remedy(message)}")
+            if message.startswith("interrupted"):  # the WebUI stops the job: no image is made at all
+                _warn(p, f"DNP stopped: {message}")
+            else:
+                _warn(
+                    p,
+                    f"{count} image(s) generated with your own negative prompt: {message}{_remedy(message)}",
+                )
+    for message in sorted({r.warning for r in results if r.warning}):
+        _warn(p, message.removeprefix("[DNP] "))
     setattr(p, RESULTS, results)
     setattr(p, RETURN_IMAGES, params.return_dns_images)
+    setattr(p, INFO, _info_entry(params, results))
+
+
+def _info_entry(params: DnpParams, results: list[ImageResult]) -> dict[str, Any]:
+    """The `dnp` entry of the API response's `info`: per-image captions, negatives, errors, in job order."""
+    return {
+        "settings": infotext.settings_text(params),
+        "captions": [r.caption for r in results],
+        "negatives": [r.negative for r in results],
+        "errors": [r.error for r in results],
+        "warnings": [r.warning for r in results],
+        "from_cache": [r.from_cache for r in results],
+        "dns_images_returned": 0,
+    }
 
 
 def per_image(values: list[Any]) -> Any:
@@ -202,11 +232,45 @@ def postprocess(p: Any, processed: Any, tab: str) -> None:
         return
     images = [r.dns_image for r in results if r.dns_image is not None]
     runtime.last_results[tab] = (images, [r.caption or "" for r in results])
+    entry = dict(getattr(p, INFO, None) or {})
     if getattr(p, RETURN_IMAGES, False):
         for r in results:
             if r.dns_image is not None:
                 processed.images.append(r.dns_image)
                 processed.infotexts.append(f"DNS image {r.index + 1}, seed {p.all_seeds[r.index]}")
+        entry["dns_images_returned"] = len(images)
+    _add_info(processed, entry)
+
+
+def _add_info(processed: Any, entry: dict[str, Any]) -> None:
+    """Add `"dnp": entry` to the JSON that `processed.js()` gives (the API's `info`, the UI's generation info).
+
+    Processed builds that JSON from a fixed list of attributes, so this object's class becomes a subclass whose
+    `js` adds the entry. The entry belongs to this object only: a shallow copy (the X/Y/Z plot builds its grid
+    result from a copy of the first cell's) reports no `dnp` rather than the first cell's."""
+    processed._dnp_info = (processed, entry)
+    processed.__class__ = _with_dnp_info(type(processed))
+
+
+_INFO_CLASSES: dict[type, type] = {}
+
+
+def _with_dnp_info(base: type) -> type:
+    if getattr(base, "_adds_dnp_info", False):
+        return base
+    if base not in _INFO_CLASSES:
+
+        def js(self: Any) -> str:
+            text = base.js(self)
+            owner, entry = getattr(self, "_dnp_info", (None, None))
+            if owner is not self:
+                return text
+            data = json.loads(text)
+            data["dnp"] = entry
+            return json.dumps(data, default=lambda _: None)
+
+        _INFO_CLASSES[base] = type(base.__name__, (base,), {"js": js, "_adds_dnp_info": True})
+    return _INFO_CLASSES[base]
 
 
 def on_infotext_pasted(text: str, fields: dict[str, Any]) -> None:

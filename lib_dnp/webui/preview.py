@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from lib_dnp.params import DnpParamsError, parse_params
+from lib_dnp.params import DnpParams, DnpParamsError, parse_params
+from lib_dnp.pipeline import ImageResult
 from lib_dnp.webui import generation, runtime
+
+# A preview is auto-DNP whatever the accordion says: it makes the captions that manual mode then uses.
+PREVIEW_MODE = {"enabled": True, "mode": "auto", "captions": []}
 
 
 def preview(
@@ -21,25 +26,61 @@ def preview(
     sampler: str,
     scheduler: str,
 ) -> tuple[list[Any], str, int, str]:
-    """→ (DNS images, captions one per line, the seed used, a status line)."""
+    """The accordion's Preview button → (DNS images, captions one per line, the seed used, a status line)."""
+    try:
+        params = parse_params({**(args or {}), **PREVIEW_MODE})
+    except DnpParamsError as error:
+        return [], "", seed, f"[DNP] cannot preview: {error}"
+    settings = Settings(
+        prompt, negative, int(float(seed)), int(steps), float(cfg_scale), int(width), int(height)
+    )
+    results, fixed_seed = dns_preview(params, settings, int(batch_size), sampler, scheduler)
+    images = [r.dns_image for r in results if r.dns_image is not None]
+    captions = [r.caption or "" for r in results]
+    errors = sorted({r.error for r in results if r.error})
+    runtime.last_results["preview"] = (images, captions)
+    if errors:
+        status = "[DNP] " + "; ".join(errors)
+    else:
+        status = (
+            f"Seed {fixed_seed}. Edit the captions (one per image), then set Mode to manual and Generate."
+        )
+    return images, "\n".join(captions), fixed_seed, status
+
+
+@dataclass(frozen=True)
+class Settings:
+    prompt: str
+    negative: str
+    seed: int  # -1 = random
+    steps: int
+    cfg_scale: float
+    width: int
+    height: int
+
+
+def dns_preview(
+    params: DnpParams, settings: Settings, batch_size: int, sampler: str, scheduler: str
+) -> tuple[list[ImageResult], int]:
+    """Only the DNS pass and captioning, for a txt2img with these settings (seeds seed, seed + 1, ...).
+
+    → (one result per image, with its DNS image; the seed used). Serialised with generations by the queue lock.
+    """
     from modules import processing, sd_vae, shared
     from modules.call_queue import queue_lock
 
-    try:
-        params = parse_params({**(args or {}), "enabled": True, "mode": "auto", "captions": []})
-    except DnpParamsError as error:
-        return [], "", seed, f"[DNP] cannot preview: {error}"
-    fixed_seed = int(processing.get_fixed_seed(int(float(seed))))
+    params = params.copy(update=PREVIEW_MODE)
+    fixed_seed = int(processing.get_fixed_seed(settings.seed))
     p = processing.StableDiffusionProcessingTxt2Img(
         sd_model=shared.sd_model,
-        prompt=prompt,
-        negative_prompt=negative,
+        prompt=settings.prompt,
+        negative_prompt=settings.negative,
         seed=fixed_seed,
-        steps=int(steps),
-        cfg_scale=float(cfg_scale),
-        width=int(width),
-        height=int(height),
-        batch_size=int(batch_size),
+        steps=settings.steps,
+        cfg_scale=settings.cfg_scale,
+        width=settings.width,
+        height=settings.height,
+        batch_size=batch_size,
         n_iter=1,
         sampler_name=sampler,
         scheduler=scheduler,
@@ -58,14 +99,4 @@ def preview(
         finally:
             p.close()
             shared.state.end()
-    images = [r.dns_image for r in results if r.dns_image is not None]
-    captions = [r.caption or "" for r in results]
-    errors = sorted({r.error for r in results if r.error})
-    runtime.last_results["preview"] = (images, captions)
-    if errors:
-        status = "[DNP] " + "; ".join(errors)
-    else:
-        status = (
-            f"Seed {fixed_seed}. Edit the captions (one per image), then set Mode to manual and Generate."
-        )
-    return images, "\n".join(captions), fixed_seed, status
+    return results, fixed_seed

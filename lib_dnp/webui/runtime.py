@@ -18,6 +18,8 @@ log = logging.getLogger("lib_dnp")
 
 pool = CaptionerPool()
 _cache: DnsCache | None = None
+# Process-wide counters for /dnp/v1/status (how much DNS work the cache saved), never per-request state.
+stats = {"dns_images": 0}
 # The accordion shows the DNS images and captions of the latest generation of each tab (UI only).
 last_results: dict[str, tuple[list[Any], list[str]]] = {}
 
@@ -44,23 +46,93 @@ def captioner_device() -> tuple[Any, Any]:
 
 def captioner_for(params: DnpParams) -> Any:
     device, dtype = captioner_device()
-    return pool.get(
+    captioner = pool.get(
         params.captioner, device=device, dtype=dtype, max_tokens=params.max_tokens, num_beams=params.num_beams
     )
+    return GuardedCaptioner(captioner)
+
+
+class GuardedCaptioner:
+    """The pool's captioner as a generation uses it: Interrupt, Skip and out-of-memory handled the WebUI's way.
+
+    A captioner cannot be stopped halfway through its batch, so a press while it runs is honoured when it
+    returns: its captions are dropped (DnsInterrupted, "... during captioning"), and the images get the user's
+    own negative, or the job stops on Interrupt. On out of memory the captioner is unloaded, so that the main
+    pass gets the memory back. Every other attribute, and any other `caption*` method, is the captioner's own.
+    """
+
+    def __init__(self, captioner: Any) -> None:
+        self.captioner = captioner
+
+    def caption(self, images: Any) -> list[str]:
+        return self._guarded(self.captioner.caption, images)
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self.captioner, name)
+        if name.startswith("caption") and callable(value):
+            return lambda *args, **kwargs: self._guarded(value, *args, **kwargs)
+        return value
+
+    def _guarded(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        from lib_dnp.webui.dns_pass import STAGE_CAPTIONING, check_stop
+
+        check_stop(STAGE_CAPTIONING)
+        try:
+            result = method(*args, **kwargs)
+        except Exception as error:
+            if not is_out_of_memory(error):
+                raise
+            unload()
+            raise RuntimeError(
+                f"[DNP] the captioner ran out of memory and was unloaded to free it ({error})"
+            ) from error
+        check_stop(STAGE_CAPTIONING)
+        return result
+
+
+def is_out_of_memory(error: BaseException | None) -> bool:
+    """torch's OutOfMemoryError, or an error caused by one (HFCaptioner wraps what it catches)."""
+    seen = 0
+    while error is not None and seen < 8:
+        if type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower():
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
 
 
 def after_captioning() -> None:
-    """Under --medvram/--lowvram the captioner must not sit in VRAM during the UNet passes."""
-    from modules import shared
+    """Under --medvram/--lowvram (and --medvram-sdxl with an SDXL model) the captioner must not sit in VRAM during
+    the UNet passes: the WebUI's own test for moving its models off the GPU decides."""
+    from modules import lowvram, shared
 
-    if shared.cmd_opts.medvram or shared.cmd_opts.lowvram:
+    if lowvram.is_needed(shared.sd_model):
         pool.offload()
 
 
+_reranker: Any = None  # the CLIP caption re-ranker, made on the first generation that re-ranks
+
+
+def reranker_for(params: DnpParams) -> Any:
+    """The CLIP caption re-ranker (open-clip ViT-B/16 with OpenAI weights; the WebUI ships open-clip), or None
+    when re-ranking is off. Its model loads on the first pick; when it cannot (weights not downloadable
+    offline), each image keeps the captioner's first caption and the pipeline warns."""
+    global _reranker
+    if params.rerank == "off":
+        return None
+    if _reranker is None:
+        from lib_dnp.evaluation.clip_models import OpenClipModel
+        from lib_dnp.rerank import CaptionReranker
+
+        _reranker = CaptionReranker(OpenClipModel("ViT-B-16", "openai", captioner_device()[0]))
+    return _reranker
+
+
 def unload() -> bool:
-    """Free the captioner; True when one was held."""
-    held = pool.current is not None
+    """Free the captioner and the re-ranker's CLIP; True when one was held."""
+    global _reranker
+    held = pool.current is not None or _reranker is not None
     pool.unload()
+    _reranker = None
     try:
         from modules import devices
 

@@ -82,6 +82,10 @@ EXTRA_FIXTURES: list[ExtraFixture] = [
         env_var="SD_WEBUI_DNP_TEST_CAPTIONER",
         args=("--kind", "blip"),
     ),
+    # tiny SDXL-architecture checkpoint (test_sdxl.py; installed by fixtures/testext.py)
+    ExtraFixture("tiny_sdxl", "tests.webui.fixtures.make_tiny_sdxl"),
+    # a second tiny SD1.x checkpoint and a tiny LoRA (test_faults.py, test_lora.py; installed the same way)
+    ExtraFixture("test_models", "tests.webui.fixtures.make_test_models"),
 ]
 # ---------------------------------------------------------------------------------------------------------
 

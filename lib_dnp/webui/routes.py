@@ -1,0 +1,138 @@
+"""DNP's own HTTP routes, under /dnp/v1 (added with the WebUI's Api object, so `--api-auth` covers them too).
+
+GET  /dnp/v1/schema      the params model's JSON schema and the extension's version
+GET  /dnp/v1/captioners  the captioner registry, and which captioners load offline now
+GET  /dnp/v1/status      the loaded captioner, DNS cache counters, DNS images sampled since start
+POST /dnp/v1/preview     DNS images and captions only, for a prompt and generation settings (manual DNP)
+POST /dnp/v1/unload      free the captioner's memory
+Errors are 4xx with a `detail` naming the field; no stack traces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+import lib_dnp
+from lib_dnp.params import DnpParamsError, json_schema, parse_params
+from lib_dnp.webui import preview, runtime
+from lib_dnp.webui.api import error_detail
+
+PREFIX = "/dnp/v1"
+
+
+class PreviewRequest(BaseModel):
+    """The txt2img settings that determine the DNS images, plus the DNP options (named fields)."""
+
+    prompt: str = Field(..., max_length=20000)
+    negative_prompt: str = Field("", max_length=20000)
+    seed: int = -1
+    steps: int = Field(20, ge=1, le=150)
+    cfg_scale: float = Field(7.0, ge=1.0, le=30.0)
+    width: int = Field(512, ge=64, le=2048, multiple_of=8)
+    height: int = Field(512, ge=64, le=2048, multiple_of=8)
+    batch_size: int = Field(1, ge=1, le=8)
+    sampler_name: str = "Euler a"
+    scheduler: str = "Automatic"
+    dnp: dict[str, Any] = Field(
+        default_factory=dict, description="DNP options, as in alwayson_scripts.DNP.args[0]"
+    )
+
+    class Config:
+        extra = "forbid"
+
+
+def schema() -> dict[str, Any]:
+    return {"version": lib_dnp.__version__, "script_title": "DNP", "schema": json_schema()}
+
+
+def captioners() -> dict[str, Any]:
+    from lib_dnp.captioners.registry import DEFAULT_CAPTIONER, REGISTRY, available_offline
+
+    entries = [
+        {
+            "key": entry.key,
+            "model_id": entry.model_id,
+            "label": entry.label,
+            "family": entry.family,
+            "approx_fp16_gb": entry.approx_fp16_gb,
+            "available_offline": available_offline(entry.key),
+        }
+        for entry in REGISTRY.values()
+    ]
+    return {"default": DEFAULT_CAPTIONER, "captioners": entries}
+
+
+def status() -> dict[str, Any]:
+    captioner = runtime.pool.current
+    cache = runtime.cache()
+    return {
+        "captioner": None if captioner is None else repr(captioner),
+        "cache": cache.stats(),
+        "dns_images_sampled": runtime.stats["dns_images"],
+    }
+
+
+def unload() -> dict[str, Any]:
+    return {"unloaded": runtime.unload()}
+
+
+def _unprocessable(field: str, message: str) -> Exception:
+    from fastapi.exceptions import HTTPException
+
+    return HTTPException(status_code=422, detail=error_detail([(["body", field], message)]))
+
+
+def _check_sampling(request: PreviewRequest) -> None:
+    from modules import sd_samplers, sd_schedulers
+
+    if request.sampler_name not in sd_samplers.all_samplers_map:
+        raise _unprocessable("sampler_name", f"unknown sampler {request.sampler_name!r}")
+    names = {s.label for s in sd_schedulers.schedulers} | {s.name for s in sd_schedulers.schedulers}
+    if request.scheduler not in names:
+        raise _unprocessable("scheduler", f"unknown scheduler {request.scheduler!r}; one of {sorted(names)}")
+
+
+def run_preview(request: PreviewRequest) -> dict[str, Any]:
+    from fastapi.exceptions import HTTPException
+    from modules.api.api import encode_pil_to_base64
+
+    try:
+        params = parse_params({**request.dnp, **preview.PREVIEW_MODE})
+    except DnpParamsError as error:
+        detail = error_detail(
+            [(["body", "dnp", *field.split(".")], message) for field, message in error.problems]
+        )
+        raise HTTPException(status_code=422, detail=detail) from None
+    _check_sampling(request)
+    settings = preview.Settings(
+        request.prompt,
+        request.negative_prompt,
+        request.seed,
+        request.steps,
+        request.cfg_scale,
+        request.width,
+        request.height,
+    )
+    results, seed = preview.dns_preview(
+        params, settings, request.batch_size, request.sampler_name, request.scheduler
+    )
+    return {
+        "seed": seed,
+        "seeds": [seed + r.index for r in results],
+        "captions": [r.caption for r in results],
+        "negatives": [r.negative for r in results],
+        "errors": [r.error for r in results],
+        "images": [None if r.dns_image is None else encode_pil_to_base64(r.dns_image) for r in results],
+    }
+
+
+def install(api: Any, app: Any) -> None:
+    """Add the routes, through the WebUI's Api object when there is one (it applies --api-auth)."""
+    add = api.add_api_route if api is not None else app.add_api_route
+    add(f"{PREFIX}/schema", schema, methods=["GET"])
+    add(f"{PREFIX}/captioners", captioners, methods=["GET"])
+    add(f"{PREFIX}/status", status, methods=["GET"])
+    add(f"{PREFIX}/preview", run_preview, methods=["POST"])
+    add(f"{PREFIX}/unload", unload, methods=["POST"])
