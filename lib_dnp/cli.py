@@ -26,21 +26,11 @@ from lib_dnp import __version__
 from lib_dnp.evaluation.command import add_evaluate_parser, run_evaluate
 from lib_dnp.frontends import diffusers_problem
 from lib_dnp.frontends.diffusers_frontend import DEFAULT_CFG, DEFAULT_STEPS
-from lib_dnp.params import DnpParams, DnpParamsError, choices, coerce_text, params_dict, parse_params
+from lib_dnp.params import FIELDS, DnpParams, DnpParamsError, choices, coerce_text, params_dict, parse_params
 
-# DnpParams fields offered as options; the rest (enabled, cache, return_dns_images) mean nothing for one CLI run.
-PARAM_OPTIONS = (
-    "mode",
-    "captioner",
-    "dns_scale",
-    "dns_steps",
-    "composition",
-    "captions",
-    "max_tokens",
-    "num_beams",
-    "rerank",
-    "candidates",
-)
+# Every DnpParams field is an option, except those that mean nothing for one CLI run.
+NOT_OPTIONS = ("enabled", "cache", "return_dns_images")
+PARAM_OPTIONS = tuple(name for name in FIELDS if name not in NOT_OPTIONS)
 DEMO_NOTE = (
     "[DNP] no --model given: using tiny random-weight demo models (Stable Diffusion + BLIP, built locally); the "
     "images are noise and the captions random words. Pass --model ID_OR_PATH for real pictures."
@@ -261,6 +251,7 @@ def run_generate(args: argparse.Namespace, params: DnpParams) -> int:
             "scheduler": type(pipe.scheduler).__name__,
             "dns_steps": result.dns_steps,
             "dns_scale": result.dns_scale,
+            "dns_size": list(result.dns_size),
         },  # fmt: skip
         "params": params_dict(params),
         "timings": {

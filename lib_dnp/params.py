@@ -29,7 +29,8 @@ Rerank = Literal["off", "image", "prompt"]
 
 # What `dns_steps` and `dns_size` are when left empty. "faithful" is the paper: the DNS pass is a full generation.
 # "fast" samples a quarter of the steps at three quarters of the side (a ninth of the UNet work, still a
-# recognisable image for the captioner): ≈1.4× a plain SD1.5 generation and ≈1.25× SDXL (bench/README.md).
+# recognisable image for the captioner). From the H100 cost floor in the field notes we expect ≈1.3× a plain SD1.5
+# generation and ≈1.2× SDXL with the fast BLIP decoder; `python -m bench --device cuda` measures it.
 PRESETS: dict[str, dict[str, float]] = {
     "faithful": {"dns_steps": 1.0, "dns_size": 1.0},
     "fast": {"dns_steps": 0.25, "dns_size": 0.75},

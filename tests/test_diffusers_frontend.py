@@ -252,7 +252,13 @@ def test_cli_options_come_from_the_params_model(capsys):
     assert "dns_steps" in capsys.readouterr().err  # the params model's own error
     with pytest.raises(SystemExit):
         main(["generate", "--help"])
-    assert "Fraction of the main pass" in capsys.readouterr().out  # the params model's own description
+    help_text = capsys.readouterr().out
+    assert "Fraction of the main pass" in help_text  # the params model's own description
+    from lib_dnp.cli import NOT_OPTIONS
+    from lib_dnp.params import FIELDS
+
+    for name in FIELDS:  # every option of the model, so a new field cannot be forgotten here
+        assert (f"--{name.replace('_', '-')} " in help_text) == (name not in NOT_OPTIONS), name
 
 
 def test_importing_the_cli_does_not_import_diffusers():
