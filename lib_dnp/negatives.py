@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 SEPARATOR = ", "
 CHUNK_TOKENS = 75  # The WebUI encodes prompts in chunks of 75 CLIP tokens (modules/sd_hijack_clip.py).
+
+
+# The WebUI's emphasis and prompt-editing syntax: "(word)", "[word]", "(word:1.2)", "[a:b:0.5]" and the escapes.
+_PROMPT_SYNTAX = re.compile(r"([\\()\[\]])")
+
+
+def escape_prompt_syntax(text: str) -> str:
+    """A caption as plain words for the WebUI's prompt parser: "a man (in a hat)" must not weight "in a hat"."""
+    return _PROMPT_SYNTAX.sub(r"\\\1", text)
 
 
 def compose_negative(user_negative: str, caption: str, composition: str) -> str:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lib_dnp.negatives import chunk_note, compose_negative, user_negative_of
+from lib_dnp.negatives import chunk_note, compose_negative, escape_prompt_syntax, user_negative_of
 
 
 @pytest.mark.parametrize(
@@ -79,3 +79,9 @@ def test_chunk_note_when_crossing_75_tokens():
 def test_no_chunk_note_within_a_chunk():
     assert chunk_note("blurry", "blurry, a house", count_words) is None
     assert chunk_note("", "a house", count_words) is None
+
+
+def test_captions_are_escaped_for_the_webui_prompt_parser():
+    assert escape_prompt_syntax("a man (in a hat) [red:blue:0.5]") == r"a man \(in a hat\) \[red:blue:0.5\]"
+    assert escape_prompt_syntax(r"back\slash") == r"back\\slash"
+    assert escape_prompt_syntax("plain words, commas: fine") == "plain words, commas: fine"

@@ -12,6 +12,7 @@ from typing import Any
 
 from lib_dnp.cache import DnsCache
 from lib_dnp.captioners import CaptionerPool
+from lib_dnp.negatives import escape_prompt_syntax
 from lib_dnp.params import DnpParams
 
 log = logging.getLogger("lib_dnp")
@@ -58,14 +59,22 @@ class GuardedCaptioner:
     A captioner cannot be stopped halfway through its batch, so a press while it runs is honoured when it
     returns: its captions are dropped (DnsInterrupted, "... during captioning"), and the images get the user's
     own negative, or the job stops on Interrupt. On out of memory the captioner is unloaded, so that the main
-    pass gets the memory back. Every other attribute, and any other `caption*` method, is the captioner's own.
+    pass gets the memory back. Captions come back with the WebUI's prompt syntax escaped, so the caption the
+    infotext reports is exactly the text in the negative prompt. Every other attribute is the captioner's own.
     """
 
     def __init__(self, captioner: Any) -> None:
         self.captioner = captioner
 
     def caption(self, images: Any) -> list[str]:
-        return self._guarded(self.captioner.caption, images)
+        return [escape_prompt_syntax(text) for text in self._guarded(self.captioner.caption, images)]
+
+    def caption_candidates(self, images: Any, count: int) -> list[list[str]]:
+        groups = self._guarded(self.captioner.caption_candidates, images, count)
+        return [[escape_prompt_syntax(text) for text in group] for group in groups]
+
+    def settings_fingerprint(self) -> str:
+        return self.captioner.settings_fingerprint() + "|prompt-syntax-escaped"
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self.captioner, name)

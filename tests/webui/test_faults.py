@@ -126,3 +126,18 @@ def test_checkpoint_switch_between_requests_gives_no_stale_cache_hit(server, web
     finally:
         switch("tiny-sd15")
     assert_next_request_works(server, captioner)
+
+
+def test_captions_are_plain_words_for_the_prompt_parser(server, captioner):
+    """A caption in the WebUI's prompt syntax must not weight or edit the negative: it is escaped, and the
+    infotext reports the escaped text, which regenerates the same image."""
+    set_fault(server, "syntax")
+    payload = {**BASE, "seed": 33}
+    r = server.txt2img(**payload, alwayson_scripts=dnp(captioner, cache=False))
+    (text,) = server.infotexts(r)
+    escaped = r"a man \(in a hat\) \[red:blue:0.5\]"
+    assert field(text, "DNP caption") == escaped and negative_of(text) == f"blurry, {escaped}"
+    same = server.txt2img(**{**payload, "negative_prompt": f"blurry, {escaped}"})
+    assert same_image(server, r["images"][0], same["images"][0])
+    parsed = server.txt2img(**{**payload, "negative_prompt": "blurry, a man (in a hat) [red:blue:0.5]"})
+    assert not same_image(server, r["images"][0], parsed["images"][0])  # the syntax would have changed it
