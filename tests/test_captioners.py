@@ -217,6 +217,8 @@ def test_settings_fingerprint_and_bad_settings() -> None:
         "Salesforce/blip-image-captioning-large" in fingerprint and "20" in fingerprint and "2" in fingerprint
     )
     assert fingerprint != HFCaptioner("blip-large", max_tokens=21, num_beams=2).settings_fingerprint()
+    half = HFCaptioner("blip-large", max_tokens=20, num_beams=2, dtype=torch.float16).settings_fingerprint()
+    assert half != fingerprint and "float16" in half
     with pytest.raises(ValueError, match="max_tokens"):
         HFCaptioner("blip-large", max_tokens=0)
     with pytest.raises(ValueError, match="num_beams"):

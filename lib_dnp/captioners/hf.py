@@ -117,7 +117,8 @@ class HFCaptioner:
 
     def settings_fingerprint(self) -> str:
         """What determines the captions besides the image: a cache key for them."""
-        return f"{self.model_id}|max_tokens={self.max_tokens}|num_beams={self.num_beams}"
+        # fp16 and fp32 can decode a different token on a near tie, so the dtype is part of the key
+        return f"{self.model_id}|max_tokens={self.max_tokens}|num_beams={self.num_beams}|dtype={self._target_dtype()}"
 
     # --- loading -------------------------------------------------------------------------------------------------
 
