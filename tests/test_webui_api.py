@@ -133,3 +133,27 @@ def test_any_dnp_entry_is_accepted_or_refused_with_named_problems(entry):
         assert where[:3] == ["body", "alwayson_scripts", "DNP"] and message
     if not found and isinstance(entry, dict) and entry.get("args"):
         generation.params_for(object(), entry["args"][0])  # what the script will do with it: no error
+
+
+class FakeAxisOption:
+    def __init__(self, label, type, apply, format_value, confirm, choices):
+        self.label, self.type, self.apply = label, type, apply
+        self.format_value, self.confirm, self.choices = format_value, confirm, choices
+
+
+def test_xyz_axes_apply_confirm_and_label_their_values():
+    fake_xyz = type("xyz_grid", (), {"AxisOption": FakeAxisOption})
+    scale = xyz._axis(fake_xyz, "dns_scale")
+    assert scale.type is float and scale.choices is None
+    # the legend: 0 is the unset value, shown by what it means
+    assert scale.format_value(None, scale, 0.0) == "[DNP] DNS scale: CFG scale"
+    assert scale.format_value(None, scale, 4.5) == "[DNP] DNS scale: 4.5"
+    with pytest.raises(RuntimeError, match="99.0"):
+        scale.confirm(None, [3.0, 99.0])
+    cell, first = type("P", (), {})(), {}
+    cell._dnp_overrides = first
+    scale.apply(cell, 4.5, [4.5])
+    assert cell._dnp_overrides == {"dns_scale": 4.5} and first == {}  # a new dict: cells never share one
+    enabled = xyz._axis(fake_xyz, "enabled")
+    assert enabled.type is str and enabled.choices() == ["True", "False"]
+    assert xyz._axis(fake_xyz, "composition").choices() == ["append", "prepend", "replace"]

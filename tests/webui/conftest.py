@@ -132,3 +132,18 @@ def webui_plain(webui_servers) -> WebUI:
 def webui_ui(webui_servers) -> WebUI:
     """The WebUI with this extension in UI mode (gradio page at .url + '/', API as well)."""
     return webui_servers.get("dnp-ui", ui=True)
+
+
+@pytest.fixture(scope="session")
+def captioner(webui_assets) -> str:
+    """The folder of the tiny random-weight captioner, for a request's `captioner` field."""
+    return str(webui_assets.require("tiny_captioner"))
+
+
+@pytest.fixture(scope="session")
+def testext_webui(webui_servers, webui_assets) -> WebUI:
+    """The WebUI with this extension and the test-only one (fixtures/dnp_testext: faults, counters), and the extra
+    tiny models (SDXL, a second SD1.x checkpoint, a LoRA) installed."""
+    from .fixtures.testext import start_testext_webui
+
+    return start_testext_webui(webui_servers, webui_assets)

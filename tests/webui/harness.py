@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import filecmp
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -122,6 +124,36 @@ def infotexts_of(response: dict) -> list[str]:
     return info_of(response)["infotexts"]
 
 
+# A txt2img request that takes well under a second on the tiny checkpoint: the tests vary it.
+BASE = {
+    "prompt": "a photo of a cat",
+    "negative_prompt": "blurry",
+    "steps": 4,
+    "width": 64,
+    "height": 64,
+    "seed": 7,
+    "sampler_name": "Euler a",
+    "cfg_scale": 7,
+}
+
+
+def field(infotext: str, key: str) -> str | None:
+    """One `Key: value` of an infotext's last line (values quoted by the WebUI when they hold , or :)."""
+    match = re.search(
+        rf"(?:^|, ){re.escape(key)}: (\"(?:[^\"\\\\]|\\\\.)*\"|[^,]*)", infotext.splitlines()[-1]
+    )
+    if not match:
+        return None
+    value = match.group(1)
+    return json.loads(value) if value.startswith('"') else value
+
+
+def negative_of(infotext: str) -> str:
+    """The negative prompt an infotext reports ("" when it has none)."""
+    line = next((x for x in infotext.splitlines() if x.startswith("Negative prompt: ")), "Negative prompt: ")
+    return line[len("Negative prompt: ") :]
+
+
 def tail(text: str, n: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-n:])
 
@@ -153,9 +185,9 @@ class WebUIAssets:
     workdir: Path  # this session's scratch folder (fixtures, logs)
     hf_home: Path
     checkpoint: Path  # the copy in models/Stable-diffusion
-    extra: dict[str, Path | None] = field(default_factory=dict)
-    extra_errors: dict[str, str] = field(default_factory=dict)
-    extra_env: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Path | None] = dataclasses.field(default_factory=dict)
+    extra_errors: dict[str, str] = dataclasses.field(default_factory=dict)
+    extra_env: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def require(self, name: str) -> Path:
         """The output folder of an EXTRA_FIXTURES builder; fails the test if it was not built."""

@@ -11,11 +11,6 @@ import pytest
 from .test_dnp import BASE, dnp, field, negative_of
 
 
-@pytest.fixture(scope="module")
-def captioner(webui_assets) -> str:
-    return str(webui_assets.require("tiny_captioner"))
-
-
 def dns_images_sampled(webui) -> int:
     return webui.get("/dnp/v1/status").json()["dns_images_sampled"]
 

@@ -52,11 +52,6 @@ def assert_located_refusal(response) -> None:
 
 
 @pytest.fixture(scope="module")
-def captioner(webui_assets) -> str:
-    return str(webui_assets.require("tiny_captioner"))
-
-
-@pytest.fixture(scope="module")
 def tally():
     counts = {"tried": 0, "refused with a located 4xx": 0, "generated": 0}
     yield counts

@@ -2,46 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 
-BASE = {
-    "prompt": "a photo of a cat",
-    "negative_prompt": "blurry",
-    "steps": 4,
-    "width": 64,
-    "height": 64,
-    "seed": 7,
-    "sampler_name": "Euler a",
-    "cfg_scale": 7,
-}
-
-
-@pytest.fixture(scope="module")
-def captioner(webui_assets) -> str:
-    return str(webui_assets.require("tiny_captioner"))
+from .harness import BASE, field, negative_of  # noqa: F401  (re-exported for the other test files)
 
 
 def dnp(captioner: str, **fields) -> dict:
     return {"DNP": {"args": [{"enabled": True, "captioner": captioner, **fields}]}}
-
-
-def field(infotext: str, key: str) -> str | None:
-    """One `Key: value` of an infotext's last line (values quoted by the WebUI when they hold , or :)."""
-    match = re.search(
-        rf"(?:^|, ){re.escape(key)}: (\"(?:[^\"\\\\]|\\\\.)*\"|[^,]*)", infotext.splitlines()[-1]
-    )
-    if not match:
-        return None
-    value = match.group(1)
-    return __import__("json").loads(value) if value.startswith('"') else value
-
-
-def negative_of(infotext: str) -> str:
-    line = next(line for line in infotext.splitlines() if line.startswith("Negative prompt: "))
-    return line[len("Negative prompt: ") :]
 
 
 def test_dnp_image_equals_plain_generation_with_its_reported_negative(webui, captioner):

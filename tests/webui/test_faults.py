@@ -9,8 +9,6 @@ the checkpoint test tells a cache hit from a pass.
 
 from __future__ import annotations
 
-import pytest
-
 from .fixtures.testext import (
     BASE,
     SD15_B,
@@ -20,71 +18,62 @@ from .fixtures.testext import (
     negative_of,
     same_image,
     set_fault,
-    start_testext_webui,
     state,
 )
 
 BATCH = {**BASE, "batch_size": 2, "seed": 31}
 
 
-@pytest.fixture(scope="module")
-def server(webui_servers, webui_assets):
-    return start_testext_webui(webui_servers, webui_assets)
-
-
-@pytest.fixture(scope="module")
-def captioner(webui_assets) -> str:
-    return str(webui_assets.require("tiny_captioner"))
-
-
-def assert_own_negatives(server, r: dict, payload: dict, error_part: str) -> list[str]:
+def assert_own_negatives(testext_webui, r: dict, payload: dict, error_part: str) -> list[str]:
     """Both images: the user's negative, the error in the infotext, pixels of the request without DNP."""
-    texts = server.infotexts(r)
+    texts = testext_webui.infotexts(r)
     assert len(r["images"]) == 2 and len(texts) == 2
     errors = [field(text, "DNP error") for text in texts]
     assert all(error and error_part in error for error in errors), texts
     assert [negative_of(text) for text in texts] == ["blurry", "blurry"]
     assert all(field(text, "DNP caption") is None for text in texts)
-    plain = server.txt2img(**payload)
-    assert all(same_image(server, a, b) for a, b in zip(r["images"], plain["images"]))
+    plain = testext_webui.txt2img(**payload)
+    assert all(same_image(testext_webui, a, b) for a, b in zip(r["images"], plain["images"]))
     return errors
 
 
-def test_captioner_missing_from_the_cache(server, captioner):
-    mark = server.log_mark()
-    r = server.txt2img(**BATCH, alwayson_scripts=dnp(captioner="no-such-org/no-such-captioner"))
-    (error, _) = assert_own_negatives(server, r, BATCH, "no-such-org/no-such-captioner")
+def test_captioner_missing_from_the_cache(testext_webui, captioner):
+    mark = testext_webui.log_mark()
+    r = testext_webui.txt2img(**BATCH, alwayson_scripts=dnp(captioner="no-such-org/no-such-captioner"))
+    (error, _) = assert_own_negatives(testext_webui, r, BATCH, "no-such-org/no-such-captioner")
     assert "not in the Hugging Face cache" in error and "huggingface-cli download" in error  # what to do
-    assert f"[DNP] 2 image(s) generated with your own negative prompt: {error}" in server.log_since(mark)
-    assert_next_request_works(server, captioner)
+    assert f"[DNP] 2 image(s) generated with your own negative prompt: {error}" in testext_webui.log_since(
+        mark
+    )
+    assert_next_request_works(testext_webui, captioner)
 
 
-def test_captioner_raising(server, captioner):
-    mark = server.log_mark()
-    set_fault(server, "raise")
-    r = server.txt2img(**BATCH, alwayson_scripts=dnp(captioner))
-    (error, _) = assert_own_negatives(server, r, BATCH, "injected captioner failure")
+def test_captioner_raising(testext_webui, captioner):
+    mark = testext_webui.log_mark()
+    set_fault(testext_webui, "raise")
+    r = testext_webui.txt2img(**BATCH, alwayson_scripts=dnp(captioner))
+    (error, _) = assert_own_negatives(testext_webui, r, BATCH, "injected captioner failure")
     assert error == "RuntimeError: dnp-testext: injected captioner failure"
-    log = server.log_since(mark)
+    log = testext_webui.log_since(mark)
     assert f"own negative prompt: {error} — see the console for details" in log
-    assert_next_request_works(server, captioner)
+    assert_next_request_works(testext_webui, captioner)
 
 
-def test_captioner_out_of_memory_is_unloaded(server, captioner):
-    server.txt2img(**BASE, alwayson_scripts=dnp(captioner))
-    assert state(server)["captioner_loaded"]
-    mark = server.log_mark()
-    set_fault(server, "oom")
-    r = server.txt2img(**BATCH, alwayson_scripts=dnp(captioner))
-    (error, _) = assert_own_negatives(server, r, BATCH, "out of memory")
+def test_captioner_out_of_memory_is_unloaded(testext_webui, captioner):
+    testext_webui.txt2img(**BASE, alwayson_scripts=dnp(captioner))
+    assert state(testext_webui)["captioner_loaded"]
+    mark = testext_webui.log_mark()
+    set_fault(testext_webui, "oom")
+    r = testext_webui.txt2img(**BATCH, alwayson_scripts=dnp(captioner))
+    (error, _) = assert_own_negatives(testext_webui, r, BATCH, "out of memory")
     assert error.startswith("[DNP] the captioner ran out of memory and was unloaded to free it (CUDA out of")
-    assert "try a smaller captioner, fewer images per batch, or --medvram" in server.log_since(mark)
-    assert not state(server)["captioner_loaded"]  # its memory went back before the main pass
-    assert_next_request_works(server, captioner)  # which loads it again
-    assert state(server)["captioner_loaded"]
+    assert "try a smaller captioner, fewer images per batch, or --medvram" in testext_webui.log_since(mark)
+    assert not state(testext_webui)["captioner_loaded"]  # its memory went back before the main pass
+    assert_next_request_works(testext_webui, captioner)  # which loads it again
+    assert state(testext_webui)["captioner_loaded"]
 
 
-def test_checkpoint_switch_between_requests_gives_no_stale_cache_hit(server, webui_assets, captioner):
+def test_checkpoint_switch_between_requests_gives_no_stale_cache_hit(testext_webui, webui_assets, captioner):
     """The DNS cache key holds the checkpoint: a switch means a new DNS pass, switching back a valid hit."""
     webui_assets.require("test_models")
     # A fixed subseed: the cache key holds the subseed even at subseed strength 0, where it changes nothing,
@@ -93,15 +82,15 @@ def test_checkpoint_switch_between_requests_gives_no_stale_cache_hit(server, web
     payload = {**BASE, **fixed, "alwayson_scripts": dnp(captioner, cache=True)}
 
     def generate(expect_passes: int, model: str) -> tuple[dict, str]:
-        before = state(server)["dns_passes"]
-        r = server.txt2img(**payload)
-        (text,) = server.infotexts(r)
+        before = state(testext_webui)["dns_passes"]
+        r = testext_webui.txt2img(**payload)
+        (text,) = testext_webui.infotexts(r)
         assert field(text, "Model") == model and field(text, "DNP error") is None, text
-        assert state(server)["dns_passes"] - before == expect_passes, (model, text)
+        assert state(testext_webui)["dns_passes"] - before == expect_passes, (model, text)
         return r, field(text, "DNP caption")
 
     def switch(model: str) -> None:
-        r = server.post("/sdapi/v1/options", json={"sd_model_checkpoint": f"{model}.safetensors"})
+        r = testext_webui.post("/sdapi/v1/options", json={"sd_model_checkpoint": f"{model}.safetensors"})
         assert r.status_code == 200, r.text
 
     try:
@@ -110,34 +99,40 @@ def test_checkpoint_switch_between_requests_gives_no_stale_cache_hit(server, web
         assert generate(0, "tiny-sd15")[1] == caption_a  # the counter sees cache hits as no pass
         switch(SD15_B)
         on_b, caption_b = generate(1, SD15_B)  # not the cached tiny-sd15 DNS image
-        plain_b = server.txt2img(
-            **{**BASE, **fixed, "negative_prompt": negative_of(server.infotexts(on_b)[0])}
+        plain_b = testext_webui.txt2img(
+            **{**BASE, **fixed, "negative_prompt": negative_of(testext_webui.infotexts(on_b)[0])}
         )
-        assert same_image(server, on_b["images"][0], plain_b["images"][0])
+        assert same_image(testext_webui, on_b["images"][0], plain_b["images"][0])
         assert generate(0, SD15_B)[1] == caption_b
         switch("tiny-sd15")
         back, caption = generate(0, "tiny-sd15")  # tiny-sd15's entry is still right for tiny-sd15
-        assert caption == caption_a and same_image(server, back["images"][0], first["images"][0])
+        assert caption == caption_a and same_image(testext_webui, back["images"][0], first["images"][0])
         # a per-request checkpoint (override_settings) is keyed by the checkpoint actually used
-        before = state(server)["dns_passes"]
-        r = server.txt2img(**payload, override_settings={"sd_model_checkpoint": f"{SD15_B}.safetensors"})
-        assert field(server.infotexts(r)[0], "DNP caption") == caption_b
-        assert state(server)["dns_passes"] == before
+        before = state(testext_webui)["dns_passes"]
+        r = testext_webui.txt2img(
+            **payload, override_settings={"sd_model_checkpoint": f"{SD15_B}.safetensors"}
+        )
+        assert field(testext_webui.infotexts(r)[0], "DNP caption") == caption_b
+        assert state(testext_webui)["dns_passes"] == before
     finally:
         switch("tiny-sd15")
-    assert_next_request_works(server, captioner)
+    assert_next_request_works(testext_webui, captioner)
 
 
-def test_captions_are_plain_words_for_the_prompt_parser(server, captioner):
+def test_captions_are_plain_words_for_the_prompt_parser(testext_webui, captioner):
     """A caption in the WebUI's prompt syntax must not weight or edit the negative: it is escaped, and the
     infotext reports the escaped text, which regenerates the same image."""
-    set_fault(server, "syntax")
+    set_fault(testext_webui, "syntax")
     payload = {**BASE, "seed": 33}
-    r = server.txt2img(**payload, alwayson_scripts=dnp(captioner, cache=False))
-    (text,) = server.infotexts(r)
+    r = testext_webui.txt2img(**payload, alwayson_scripts=dnp(captioner, cache=False))
+    (text,) = testext_webui.infotexts(r)
     escaped = r"a man \(in a hat\) \[red:blue:0.5\]"
     assert field(text, "DNP caption") == escaped and negative_of(text) == f"blurry, {escaped}"
-    same = server.txt2img(**{**payload, "negative_prompt": f"blurry, {escaped}"})
-    assert same_image(server, r["images"][0], same["images"][0])
-    parsed = server.txt2img(**{**payload, "negative_prompt": "blurry, a man (in a hat) [red:blue:0.5]"})
-    assert not same_image(server, r["images"][0], parsed["images"][0])  # the syntax would have changed it
+    same = testext_webui.txt2img(**{**payload, "negative_prompt": f"blurry, {escaped}"})
+    assert same_image(testext_webui, r["images"][0], same["images"][0])
+    parsed = testext_webui.txt2img(
+        **{**payload, "negative_prompt": "blurry, a man (in a hat) [red:blue:0.5]"}
+    )
+    assert not same_image(
+        testext_webui, r["images"][0], parsed["images"][0]
+    )  # the syntax would have changed it

@@ -11,24 +11,14 @@ from __future__ import annotations
 
 import pytest
 
-from .fixtures.testext import BASE, dnp, field, negative_of, same_image, start_testext_webui
+from .fixtures.testext import BASE, dnp, field, negative_of, same_image
 
 STEPS = 8  # img2img samples steps x denoising strength; the DNS pass, a txt2img, all of them
 
 
 @pytest.fixture(scope="module")
-def server(webui_servers, webui_assets):
-    return start_testext_webui(webui_servers, webui_assets)
-
-
-@pytest.fixture(scope="module")
-def captioner(webui_assets) -> str:
-    return str(webui_assets.require("tiny_captioner"))
-
-
-@pytest.fixture(scope="module")
-def img2img_payload(server) -> dict:
-    init = server.txt2img(**{**BASE, "seed": 3})["images"][0]
+def img2img_payload(testext_webui) -> dict:
+    init = testext_webui.txt2img(**{**BASE, "seed": 3})["images"][0]
     return {
         **BASE,
         "init_images": [init],
@@ -39,41 +29,47 @@ def img2img_payload(server) -> dict:
     }
 
 
-def img2img(server, payload: dict) -> dict:
-    r = server.post("/sdapi/v1/img2img", json=payload)
+def img2img(testext_webui, payload: dict) -> dict:
+    r = testext_webui.post("/sdapi/v1/img2img", json=payload)
     assert r.status_code == 200, r.text[:2000]
     return r.json()
 
 
-def test_the_script_is_in_img2img(server):
-    assert "dnp" in server.get("/sdapi/v1/scripts").json()["img2img"]
+def test_the_script_is_in_img2img(testext_webui):
+    assert "dnp" in testext_webui.get("/sdapi/v1/scripts").json()["img2img"]
 
 
-def test_img2img_dns_pass_is_the_txt2img_dns_pass_at_the_same_seeds(server, captioner, img2img_payload):
+def test_img2img_dns_pass_is_the_txt2img_dns_pass_at_the_same_seeds(
+    testext_webui, captioner, img2img_payload
+):
     args = dnp(captioner, return_dns_images=True)
-    r = img2img(server, {**img2img_payload, "alwayson_scripts": args})
+    r = img2img(testext_webui, {**img2img_payload, "alwayson_scripts": args})
     assert len(r["images"]) == 4  # two images, then their DNS images
-    texts = server.infotexts(r)[:2]
+    texts = testext_webui.infotexts(r)[:2]
     captions = [field(text, "DNP caption") for text in texts]
     assert all(captions) and all(field(text, "DNP error") is None for text in texts), texts
     assert [field(text, "Seed") for text in texts] == ["100", "101"]
 
-    reference = server.txt2img(
+    reference = testext_webui.txt2img(
         **{**BASE, "steps": STEPS, "seed": 100, "batch_size": 2}, alwayson_scripts=args
     )
-    assert [field(text, "DNP caption") for text in server.infotexts(reference)[:2]] == captions
+    assert [field(text, "DNP caption") for text in testext_webui.infotexts(reference)[:2]] == captions
     for mine, theirs in zip(r["images"][2:], reference["images"][2:]):
-        assert same_image(server, mine, theirs)
+        assert same_image(testext_webui, mine, theirs)
 
 
-def test_img2img_image_equals_a_plain_img2img_with_its_reported_negative(server, captioner, img2img_payload):
+def test_img2img_image_equals_a_plain_img2img_with_its_reported_negative(
+    testext_webui, captioner, img2img_payload
+):
     payload = {**img2img_payload, "batch_size": 1}  # the API takes one negative prompt per request
-    r = img2img(server, {**payload, "alwayson_scripts": dnp(captioner)})
-    (text,) = server.infotexts(r)
+    r = img2img(testext_webui, {**payload, "alwayson_scripts": dnp(captioner)})
+    (text,) = testext_webui.infotexts(r)
     negative = negative_of(text)
     assert negative == f"blurry, {field(text, 'DNP caption')}"
-    assert server.info(r)["all_negative_prompts"] == [negative]
-    plain = img2img(server, {**payload, "negative_prompt": negative})
-    assert same_image(server, r["images"][0], plain["images"][0])
-    own = img2img(server, payload)
-    assert not same_image(server, r["images"][0], own["images"][0])  # the captions did change the images
+    assert testext_webui.info(r)["all_negative_prompts"] == [negative]
+    plain = img2img(testext_webui, {**payload, "negative_prompt": negative})
+    assert same_image(testext_webui, r["images"][0], plain["images"][0])
+    own = img2img(testext_webui, payload)
+    assert not same_image(
+        testext_webui, r["images"][0], own["images"][0]
+    )  # the captions did change the images

@@ -18,8 +18,6 @@ the extension says it holds, and checks that the WebUI's progress shows the stag
 
 from __future__ import annotations
 
-import pytest
-
 from .fixtures.testext import (
     BASE,
     Background,
@@ -29,7 +27,6 @@ from .fixtures.testext import (
     negative_of,
     same_image,
     set_fault,
-    start_testext_webui,
     state,
     wait_for,
 )
@@ -39,90 +36,82 @@ CAPTION_JOB = "DNP: captioning"
 LONG = {**BASE, "steps": 8}  # the press comes at the DNS pass's first step: 7 steps are cut off
 
 
-@pytest.fixture(scope="module")
-def server(webui_servers, webui_assets):
-    return start_testext_webui(webui_servers, webui_assets)
+def progress(testext_webui) -> dict:
+    return testext_webui.get("/sdapi/v1/progress?skip_current_image=true").json()["state"]
 
 
-@pytest.fixture(scope="module")
-def captioner(webui_assets) -> str:
-    return str(webui_assets.require("tiny_captioner"))
-
-
-def progress(server) -> dict:
-    return server.get("/sdapi/v1/progress?skip_current_image=true").json()["state"]
-
-
-def start_in_dns_pass(server, captioner) -> Background:
-    set_fault(server, "hold_dns")
-    request = Background(server, "/sdapi/v1/txt2img", {**LONG, "alwayson_scripts": dnp(captioner)})
-    wait_for(lambda: state(server)["holding"], "the DNS pass to sample")
-    assert progress(server)["job"] == DNS_JOB  # the progress bar shows the DNS pass as its own job
+def start_in_dns_pass(testext_webui, captioner) -> Background:
+    set_fault(testext_webui, "hold_dns")
+    request = Background(testext_webui, "/sdapi/v1/txt2img", {**LONG, "alwayson_scripts": dnp(captioner)})
+    wait_for(lambda: state(testext_webui)["holding"], "the DNS pass to sample")
+    assert progress(testext_webui)["job"] == DNS_JOB  # the progress bar shows the DNS pass as its own job
     return request
 
 
-def start_in_captioning(server, captioner) -> Background:
-    set_fault(server, "hold")
-    request = Background(server, "/sdapi/v1/txt2img", {**BASE, "alwayson_scripts": dnp(captioner)})
-    wait_for(lambda: state(server)["holding"], "the captioner to run")
-    assert progress(server)["job"] == CAPTION_JOB  # the progress bar shows captioning as its own job
+def start_in_captioning(testext_webui, captioner) -> Background:
+    set_fault(testext_webui, "hold")
+    request = Background(testext_webui, "/sdapi/v1/txt2img", {**BASE, "alwayson_scripts": dnp(captioner)})
+    wait_for(lambda: state(testext_webui)["holding"], "the captioner to run")
+    assert progress(testext_webui)["job"] == CAPTION_JOB  # the progress bar shows captioning as its own job
     return request
 
 
-def assert_interrupted(server, r: dict, stage: str, mark: int) -> None:
+def assert_interrupted(testext_webui, r: dict, stage: str, mark: int) -> None:
     """No image: the WebUI stops the job, and the main pass had not begun. The note says where it stopped."""
     assert r["images"] == []
-    (text,) = server.infotexts(r)  # the WebUI still reports the job's parameters
+    (text,) = testext_webui.infotexts(r)  # the WebUI still reports the job's parameters
     assert field(text, "DNP error") == f"interrupted {stage}", text
     assert field(text, "DNP caption") is None and negative_of(text) == "blurry"
-    assert f"[DNP] DNP stopped: interrupted {stage}" in server.log_since(mark)
+    assert f"[DNP] DNP stopped: interrupted {stage}" in testext_webui.log_since(mark)
 
 
-def assert_skipped(server, r: dict, stage: str, mark: int) -> None:
+def assert_skipped(testext_webui, r: dict, stage: str, mark: int) -> None:
     """One image, made with the user's own negative: pixel-identical to the same request without DNP."""
     assert len(r["images"]) == 1
-    (text,) = server.infotexts(r)
+    (text,) = testext_webui.infotexts(r)
     assert field(text, "DNP error") == f"skipped {stage}", text
     assert field(text, "DNP caption") is None and negative_of(text) == "blurry"
-    assert f"skipped {stage}" in server.log_since(mark)
+    assert f"skipped {stage}" in testext_webui.log_since(mark)
 
 
-def test_interrupt_during_the_dns_pass(server, captioner):
-    mark = server.log_mark()
-    request = start_in_dns_pass(server, captioner)
-    assert server.post("/sdapi/v1/interrupt").status_code == 200
-    assert_interrupted(server, request.result(), "during the DNS pass", mark)
-    assert_next_request_works(server, captioner)
+def test_interrupt_during_the_dns_pass(testext_webui, captioner):
+    mark = testext_webui.log_mark()
+    request = start_in_dns_pass(testext_webui, captioner)
+    assert testext_webui.post("/sdapi/v1/interrupt").status_code == 200
+    assert_interrupted(testext_webui, request.result(), "during the DNS pass", mark)
+    assert_next_request_works(testext_webui, captioner)
 
 
-def test_skip_during_the_dns_pass(server, captioner):
-    mark = server.log_mark()
-    request = start_in_dns_pass(server, captioner)
-    assert server.post("/sdapi/v1/skip").status_code == 200
+def test_skip_during_the_dns_pass(testext_webui, captioner):
+    mark = testext_webui.log_mark()
+    request = start_in_dns_pass(testext_webui, captioner)
+    assert testext_webui.post("/sdapi/v1/skip").status_code == 200
     r = request.result()
-    assert_skipped(server, r, "during the DNS pass", mark)
-    plain = server.txt2img(**LONG)  # the main pass's noise and steps are untouched by the cut-short DNS pass
-    assert same_image(server, r["images"][0], plain["images"][0])
-    assert_next_request_works(server, captioner)
+    assert_skipped(testext_webui, r, "during the DNS pass", mark)
+    plain = testext_webui.txt2img(
+        **LONG
+    )  # the main pass's noise and steps are untouched by the cut-short DNS pass
+    assert same_image(testext_webui, r["images"][0], plain["images"][0])
+    assert_next_request_works(testext_webui, captioner)
 
 
-def test_interrupt_during_captioning(server, captioner):
-    mark = server.log_mark()
-    calls = state(server)["caption_calls"]
-    request = start_in_captioning(server, captioner)
-    assert server.post("/sdapi/v1/interrupt").status_code == 200
-    assert_interrupted(server, request.result(), "during captioning", mark)
+def test_interrupt_during_captioning(testext_webui, captioner):
+    mark = testext_webui.log_mark()
+    calls = state(testext_webui)["caption_calls"]
+    request = start_in_captioning(testext_webui, captioner)
+    assert testext_webui.post("/sdapi/v1/interrupt").status_code == 200
+    assert_interrupted(testext_webui, request.result(), "during captioning", mark)
     # the captioner ran, and finished: its output was dropped
-    assert state(server)["caption_calls"] == calls + 1
-    assert_next_request_works(server, captioner)
+    assert state(testext_webui)["caption_calls"] == calls + 1
+    assert_next_request_works(testext_webui, captioner)
 
 
-def test_skip_during_captioning(server, captioner):
-    mark = server.log_mark()
-    request = start_in_captioning(server, captioner)
-    assert server.post("/sdapi/v1/skip").status_code == 200
+def test_skip_during_captioning(testext_webui, captioner):
+    mark = testext_webui.log_mark()
+    request = start_in_captioning(testext_webui, captioner)
+    assert testext_webui.post("/sdapi/v1/skip").status_code == 200
     r = request.result()
-    assert_skipped(server, r, "during captioning", mark)
-    plain = server.txt2img(**BASE)
-    assert same_image(server, r["images"][0], plain["images"][0])
-    assert_next_request_works(server, captioner)
+    assert_skipped(testext_webui, r, "during captioning", mark)
+    plain = testext_webui.txt2img(**BASE)
+    assert same_image(testext_webui, r["images"][0], plain["images"][0])
+    assert_next_request_works(testext_webui, captioner)

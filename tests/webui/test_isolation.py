@@ -25,11 +25,6 @@ REQUESTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def captioner(webui_assets) -> str:
-    return str(webui_assets.require("tiny_captioner"))
-
-
 def run(webui, captioner, prompt, seed, fields, **extra):
     r = webui.txt2img(
         **{**BASE, "prompt": prompt, "seed": seed}, alwayson_scripts=dnp(captioner, **fields), **extra
@@ -123,6 +118,7 @@ def test_memory_does_not_grow_across_50_requests(webui, captioner):
     for i in range(10, 60):
         request(i)
     growth_mib = (rss_kib(webui.proc.pid) - before) / 1024
+    print(f"\nresident memory over 50 DNP requests: {before / 1024:.0f} MiB -> {growth_mib:+.1f} MiB")
     # 50 tiny images of 64x64 are ~0.6 MB in all; a leak of one request's tensors would be far more
     assert growth_mib < 40, f"resident memory grew {growth_mib:.1f} MiB over 50 requests"
 

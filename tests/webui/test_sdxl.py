@@ -14,21 +14,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from .fixtures.testext import BASE, SDXL, dnp, field, negative_of, same_image, start_testext_webui, state
+from .fixtures.testext import BASE, SDXL, dnp, field, negative_of, same_image, state
 
 ON_SDXL = {"override_settings": {"sd_model_checkpoint": f"{SDXL}.safetensors"}}
 DNS_SCALE = 5.0
 
 
 @pytest.fixture(scope="module")
-def server(webui_servers, webui_assets):
-    webui_assets.require("tiny_sdxl")
-    return start_testext_webui(webui_servers, webui_assets)
-
-
-@pytest.fixture(scope="module")
-def captioner(webui_assets) -> str:
-    return str(webui_assets.require("tiny_captioner"))
+def server(testext_webui, webui_assets):
+    webui_assets.require("tiny_sdxl")  # a clear failure when its builder failed
+    return testext_webui
 
 
 @pytest.fixture(scope="module")

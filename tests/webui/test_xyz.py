@@ -18,11 +18,6 @@ AXES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def captioner(webui_assets) -> str:
-    return str(webui_assets.require("tiny_captioner"))
-
-
 def axis_labels(webui) -> list[str]:
     info = webui.get("/sdapi/v1/script-info").json()
     (xyz,) = [s for s in info if s["name"] == "x/y/z plot" and not s["is_img2img"]]
