@@ -77,10 +77,7 @@ class GuardedCaptioner:
         return self.captioner.settings_fingerprint() + "|prompt-syntax-escaped"
 
     def __getattr__(self, name: str) -> Any:
-        value = getattr(self.captioner, name)
-        if name.startswith("caption") and callable(value):
-            return lambda *args, **kwargs: self._guarded(value, *args, **kwargs)
-        return value
+        return getattr(self.captioner, name)
 
     def _guarded(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         from lib_dnp.webui.dns_pass import STAGE_CAPTIONING, check_stop
