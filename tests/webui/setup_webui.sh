@@ -2,37 +2,42 @@
 # Prepare a real AUTOMATIC1111 Stable Diffusion WebUI v1.10.1 for the tests in tests/webui/.
 #
 # The WebUI is not on any package registry, and its own launcher clones its helper repositories
-# from the network, which is not available here.  So the sources come from local git mirrors
-# (bare git directories, e.g. fetched beforehand) and this script only exports them and builds
-# the venv; nothing of the WebUI is ever committed to this project.
+# from the network.  So the sources come from one of three places, and this script only unpacks or
+# exports them and builds the venv; nothing of the WebUI is ever committed to this project.
 #
-# usage: bash tests/webui/setup_webui.sh MIRRORS_DIR WEBUI_DIR
+# usage: bash tests/webui/setup_webui.sh SOURCE WEBUI_DIR
 #
-#   MIRRORS_DIR  folder holding one git directory per repository, found by "owner+name":
-#                MIRRORS_DIR/<owner>+<name>/repo, MIRRORS_DIR/<owner>+<name>(.git) or
-#                MIRRORS_DIR/<owner>/<name>(.git).  Needed: a repository holding the WebUI tag
-#                v1.10.1 (AUTOMATIC1111/stable-diffusion-webui, or the fork kklouzal/stable-diffusion-webui
-#                that carries the upstream tags), Stability-AI/stablediffusion,
-#                Stability-AI/generative-models, crowsonkb/k-diffusion, salesforce/BLIP and
-#                AUTOMATIC1111/stable-diffusion-webui-assets, at the commits pinned below.
-#   WEBUI_DIR    where the WebUI goes (created if missing).  Re-running is cheap: trees already exported
-#                at the pinned commits are kept (FORCE=1 exports them again), pip installs only what is
-#                missing; models/, extensions/, config.json and outputs are never touched.
+#   SOURCE       one of
+#                * a source bundle (*.tar.gz) holding one folder with the WebUI tree at v1.10.1 and its five
+#                  helper repositories under repositories/, each with an .exported-commit file (the project's
+#                  shared sd-webui-v1.10.1.tar.gz is one; CI uses it);
+#                * a folder of git mirrors, one git directory per repository, found by "owner+name":
+#                  SOURCE/<owner>+<name>/repo, SOURCE/<owner>+<name>(.git) or SOURCE/<owner>/<name>(.git).
+#                  Needed: a repository holding the WebUI tag v1.10.1 (AUTOMATIC1111/stable-diffusion-webui,
+#                  or the fork kklouzal/stable-diffusion-webui that carries the upstream tags),
+#                  Stability-AI/stablediffusion, Stability-AI/generative-models, crowsonkb/k-diffusion,
+#                  salesforce/BLIP and AUTOMATIC1111/stable-diffusion-webui-assets, at the commits pinned below;
+#                * the word "clone": where there is network, clone those repositories from GitHub first
+#                  (into WEBUI_DIR/.mirrors) and go on as with mirrors.
+#                Whatever the source, the WebUI and every helper repository must be at the pinned commits.
+#   WEBUI_DIR    where the WebUI goes (created if missing).  Re-running is cheap: trees already at the pinned
+#                commits are kept (FORCE=1 unpacks them again), pip installs only what is missing;
+#                models/, extensions/, config.json and outputs are never touched.
 #
 # Environment:
 #   PYTHON           interpreter for the venv (default: python3.11)
 #   SD_WEBUI_VENV    venv location (default: WEBUI_DIR/venv, where the WebUI's own scripts look)
-#   SKIP_VENV=1      only export the sources
-#   FORCE=1          export the sources again even where .exported-commit says they are current
+#   SKIP_VENV=1      only unpack or export the sources
+#   FORCE=1          unpack or export the sources again even where .exported-commit says they are current
 #
 # Afterwards: SD_WEBUI_DIR=WEBUI_DIR python -m pytest tests/webui   (see tests/webui/README.md)
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
-    sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 fi
-MIRRORS=$(cd "$1" && pwd)
+SOURCE=$1
 mkdir -p "$2"
 WEBUI=$(cd "$2" && pwd)
 PYTHON=${PYTHON:-python3.11}
@@ -89,41 +94,99 @@ export_tree() {
     [ "$skipped" -eq 0 ] || log "  $skipped entries skipped"
 }
 
-t0=$SECONDS
-
-# 1. the WebUI tree itself (archives cleanly)
-webui_gd=""
-for slug in AUTOMATIC1111/stable-diffusion-webui kklouzal/stable-diffusion-webui; do
-    webui_gd=$(find_gitdir "$slug" "$WEBUI_COMMIT") && break || webui_gd=""
-done
-[ -n "$webui_gd" ] || die "no mirror under $MIRRORS holds WebUI commit $WEBUI_COMMIT ($WEBUI_TAG)"
-tag_commit=$(git --git-dir="$webui_gd" rev-parse --verify -q "$WEBUI_TAG^{commit}" || true)
-[ -z "$tag_commit" ] || [ "$tag_commit" = "$WEBUI_COMMIT" ] ||
-    die "$webui_gd: tag $WEBUI_TAG is $tag_commit, expected $WEBUI_COMMIT"
-if [ "${FORCE:-0}" != 1 ] && [ -f "$WEBUI/.exported-commit" ] && [ "$(cat "$WEBUI/.exported-commit")" = "$WEBUI_COMMIT" ]; then
-    log "WebUI: already at $WEBUI_TAG ($WEBUI_COMMIT)"
-else
-    log "WebUI $WEBUI_TAG ($WEBUI_COMMIT) from $webui_gd -> $WEBUI"
-    git --git-dir="$webui_gd" archive "$WEBUI_COMMIT" | tar -x -C "$WEBUI"
-    echo "$WEBUI_COMMIT" >"$WEBUI/.exported-commit"
-fi
-
-# 2. the five pinned repositories, into $WEBUI/repositories/<dir>
-mkdir -p "$WEBUI/repositories"
-while read -r dir slug commit; do
-    [ -n "$dir" ] || continue
-    gd=$(find_gitdir "$slug" "$commit") || die "no mirror under $MIRRORS holds $slug at $commit"
-    dest="$WEBUI/repositories/$dir"
-    if [ "${FORCE:-0}" != 1 ] && [ -f "$dest/.exported-commit" ] && [ "$(cat "$dest/.exported-commit")" = "$commit" ]; then
-        log "$dir: already at $commit"; continue
+# from_mirrors: the WebUI tree (archives cleanly) and the five pinned repositories, exported file by file
+from_mirrors() {
+    local webui_gd="" slug tag_commit dir commit gd dest
+    for slug in AUTOMATIC1111/stable-diffusion-webui kklouzal/stable-diffusion-webui; do
+        webui_gd=$(find_gitdir "$slug" "$WEBUI_COMMIT") && break || webui_gd=""
+    done
+    [ -n "$webui_gd" ] || die "no mirror under $MIRRORS holds WebUI commit $WEBUI_COMMIT ($WEBUI_TAG)"
+    tag_commit=$(git --git-dir="$webui_gd" rev-parse --verify -q "$WEBUI_TAG^{commit}" || true)
+    [ -z "$tag_commit" ] || [ "$tag_commit" = "$WEBUI_COMMIT" ] ||
+        die "$webui_gd: tag $WEBUI_TAG is $tag_commit, expected $WEBUI_COMMIT"
+    if is_current "$WEBUI" "$WEBUI_COMMIT"; then
+        log "WebUI: already at $WEBUI_TAG ($WEBUI_COMMIT)"
+    else
+        log "WebUI $WEBUI_TAG ($WEBUI_COMMIT) from $webui_gd -> $WEBUI"
+        git --git-dir="$webui_gd" archive "$WEBUI_COMMIT" | tar -x -C "$WEBUI"
+        echo "$WEBUI_COMMIT" >"$WEBUI/.exported-commit"
     fi
-    log "$dir: $slug $commit from $gd"
-    rm -rf "$dest.partial"
-    export_tree "$gd" "$commit" "$dest.partial"
-    echo "$commit" >"$dest.partial/.exported-commit"
-    rm -rf "$dest"
-    mv "$dest.partial" "$dest"
-done <<<"$REPOS"
+    mkdir -p "$WEBUI/repositories"
+    while read -r dir slug commit; do
+        [ -n "$dir" ] || continue
+        gd=$(find_gitdir "$slug" "$commit") || die "no mirror under $MIRRORS holds $slug at $commit"
+        dest="$WEBUI/repositories/$dir"
+        if is_current "$dest" "$commit"; then
+            log "$dir: already at $commit"; continue
+        fi
+        log "$dir: $slug $commit from $gd"
+        rm -rf "$dest.partial"
+        export_tree "$gd" "$commit" "$dest.partial"
+        echo "$commit" >"$dest.partial/.exported-commit"
+        rm -rf "$dest"
+        mv "$dest.partial" "$dest"
+    done <<<"$REPOS"
+}
+
+# is_current DIR COMMIT: DIR was unpacked at COMMIT already (and FORCE is not set)
+is_current() {
+    [ "${FORCE:-0}" != 1 ] && [ -f "$1/.exported-commit" ] && [ "$(cat "$1/.exported-commit")" = "$2" ]
+}
+
+# from_bundle FILE: unpack a source bundle over $WEBUI (its own files only), after checking every pin in it
+from_bundle() {
+    local bundle=$1 top tmp dir slug commit found
+    if is_current "$WEBUI" "$WEBUI_COMMIT" && pins_match "$WEBUI"; then
+        log "WebUI: already at $WEBUI_TAG ($WEBUI_COMMIT), repositories at their pins"; return 0
+    fi
+    tmp=$(mktemp -d)
+    log "WebUI from bundle $bundle"
+    tar -xzf "$bundle" -C "$tmp" || { rm -rf "$tmp"; die "$bundle: not a tar.gz source bundle"; }
+    top=$(ls -A "$tmp")
+    [ "$(printf '%s\n' "$top" | wc -l)" = 1 ] || { rm -rf "$tmp"; die "$bundle: expected one top folder, found: $top"; }
+    found=$(cat "$tmp/$top/.exported-commit" 2>/dev/null || true)
+    [ "$found" = "$WEBUI_COMMIT" ] || { rm -rf "$tmp"; die "$bundle holds WebUI commit '${found:-?}', expected $WEBUI_COMMIT ($WEBUI_TAG)"; }
+    pins_match "$tmp/$top" || { rm -rf "$tmp"; die "$bundle: a helper repository is not at its pin (see above)"; }
+    rm -rf "$WEBUI/repositories"
+    cp -a "$tmp/$top/." "$WEBUI/"
+    rm -rf "$tmp"
+}
+
+# pins_match DIR: every helper repository under DIR/repositories is at its pinned commit
+pins_match() {
+    local root=$1 dir slug commit found ok=0
+    while read -r dir slug commit; do
+        [ -n "$dir" ] || continue
+        found=$(cat "$root/repositories/$dir/.exported-commit" 2>/dev/null || true)
+        [ "$found" = "$commit" ] || { log "  repositories/$dir: '${found:-missing}', expected $slug at $commit"; ok=1; }
+    done <<<"$REPOS"
+    return $ok
+}
+
+# clone_mirrors DIR: bare clones of the six repositories from GitHub (needs network)
+clone_mirrors() {
+    local dir slug commit
+    mkdir -p "$1"
+    while read -r dir slug commit; do
+        [ -n "$slug" ] || continue
+        [ -d "$1/${slug/\//+}.git" ] || git clone --bare --quiet "https://github.com/$slug.git" "$1/${slug/\//+}.git"
+    done <<<"webui AUTOMATIC1111/stable-diffusion-webui $WEBUI_COMMIT
+$REPOS"
+}
+
+t0=$SECONDS
+if [ "$SOURCE" = clone ]; then
+    MIRRORS="$WEBUI/.mirrors"
+    clone_mirrors "$MIRRORS"
+    from_mirrors
+elif [ -f "$SOURCE" ]; then
+    from_bundle "$SOURCE"
+elif [ -d "$SOURCE" ]; then
+    MIRRORS=$(cd "$SOURCE" && pwd)
+    from_mirrors
+else
+    die "SOURCE '$SOURCE' is neither a source bundle, a folder of mirrors, nor 'clone'"
+fi
 log "sources ready ($((SECONDS - t0)) s)"
 
 # 3. the venv (python 3.11)
