@@ -15,6 +15,7 @@ def preload(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dnp-cache-size",
         type=int,
-        default=32,
-        help="sd-webui-dnp: how many DNS images (and their captions) to keep for re-use (0 disables the cache)",
+        default=None,  # lib_dnp.cache.DEFAULT_CACHE_SIZE: preload.py cannot import lib_dnp
+        help="sd-webui-dnp: how many DNS images (and their captions) to keep for re-use (0 disables the cache; "
+        "default: lib_dnp.cache.DEFAULT_CACHE_SIZE)",
     )

@@ -21,7 +21,8 @@ from typing import Any
 
 from bench.models import Setup
 from lib_dnp.cache import DnsCache
-from lib_dnp.frontends.diffusers_frontend import DEFAULT_CFG, generate, sample_dns
+from lib_dnp.frontends.diffusers_frontend import generate, sample_dns
+from lib_dnp.frontends.settings import DEFAULT_CFG
 from lib_dnp.params import dns_size, dns_steps, parse_params
 
 PROMPT = "a photo of a red car parked on a street"

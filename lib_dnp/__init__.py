@@ -6,3 +6,5 @@ Importing this package is cheap (no torch, no transformers): the WebUI imports i
 from __future__ import annotations
 
 __version__ = "0.1.0"
+# The WebUI script's title: the `alwayson_scripts` key of API requests, and the infotext key of the settings.
+SCRIPT_TITLE = "DNP"

@@ -81,10 +81,14 @@ class LRUCache(Generic[V]):
         return len(self._items)
 
 
+# How many DNS images the WebUI keeps (--dnp-cache-size overrides it); each keeps up to four captions.
+DEFAULT_CACHE_SIZE = 32
+
+
 class DnsCache:
     """DNS images by `DnsKey`, captions by (`DnsKey`, captioner settings)."""
 
-    def __init__(self, max_images: int = 32):
+    def __init__(self, max_images: int = DEFAULT_CACHE_SIZE):
         self.images: LRUCache[Any] = LRUCache(max_images)
         self.captions: LRUCache[str] = LRUCache(max_images * 4)
 

@@ -31,11 +31,6 @@ class CondMismatchError(ValueError):
     """The cond and uncond batches cannot be swapped row for row (e.g. a composable AND prompt)."""
 
 
-def cfg(eps_uncond: Tensor, eps_cond: Tensor, scale: float) -> Tensor:
-    """Classifier-free guidance (eq. 3): eps_uncond + scale * (eps_cond - eps_uncond)."""
-    return eps_uncond + scale * (eps_cond - eps_uncond)  # type: ignore[operator]
-
-
 def dns(eps_empty: Tensor, eps_prompt: Tensor, scale: float) -> Tensor:
     """Diffusion-negative guidance (eq. 19): eps_empty + scale * (eps_empty - eps_prompt).
 

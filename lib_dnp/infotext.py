@@ -13,9 +13,10 @@ import json
 import re
 from typing import Any
 
+from lib_dnp import SCRIPT_TITLE
 from lib_dnp.params import DnpParams, DnpParamsError, coerce_text, field_extra, parse_params
 
-SETTINGS_KEY = "DNP"
+SETTINGS_KEY = SCRIPT_TITLE
 CAPTION_KEY = "DNP caption"
 ERROR_KEY = "DNP error"
 
@@ -68,16 +69,6 @@ def parse_settings_text(text: str) -> dict[str, Any]:
             values[name] = coerce_text(name, raw)
         position = match.end()
     return values
-
-
-def image_fields(params: DnpParams, caption: str | None, error: str | None) -> dict[str, str]:
-    """The infotext keys for one image."""
-    fields = {SETTINGS_KEY: settings_text(params)}
-    if caption:
-        fields[CAPTION_KEY] = caption
-    if error:
-        fields[ERROR_KEY] = error
-    return fields
 
 
 def params_from_infotext(fields: dict[str, Any]) -> DnpParams | None:

@@ -17,7 +17,9 @@ try:  # pydantic 2
 except ImportError:  # pydantic 1.x, as the WebUI pins it
     from pydantic import BaseModel, Extra, Field, ValidationError, root_validator, validator  # type: ignore
 
-from lib_dnp.captioners.registry import DEFAULT_CAPTIONER, REGISTRY
+from lib_dnp import SCRIPT_TITLE
+from lib_dnp.captioners.registry import DEFAULT_CAPTIONER, DEFAULT_MAX_TOKENS, REGISTRY
+from lib_dnp.errors import BadSettings
 
 MAX_CAPTION_CHARS = 2000
 MAX_CAPTIONS = 1000
@@ -37,7 +39,7 @@ PRESETS: dict[str, dict[str, float]] = {
 }
 
 
-class DnpParamsError(ValueError):
+class DnpParamsError(BadSettings, ValueError):
     """Bad DNP options. `problems` lists (field, message) pairs; str() is one readable line per problem."""
 
     def __init__(self, problems: list[tuple[str, str]]):
@@ -146,7 +148,7 @@ class DnpParams(BaseModel):
         infotext=False,
     )
     max_tokens: int = Field(
-        30,
+        DEFAULT_MAX_TOKENS,
         title="Caption max tokens",
         description="Longest caption, in captioner tokens.",
         ge=1,
@@ -193,7 +195,7 @@ class DnpParams(BaseModel):
         extra = Extra.forbid
         validate_assignment = True
         # A JSON-schema-friendly title for /dnp/v1/schema.
-        title = "DNP"
+        title = SCRIPT_TITLE
 
     _check_numbers = validator("dns_scale", "dns_steps", "dns_size", pre=True, allow_reuse=True)(
         lambda v: v if v is None else _number(v)

@@ -2,7 +2,8 @@
 
 The front end (WebUI script, diffusers CLI, benchmark) supplies how to sample DNS images; this module decides
 what to sample, what to caption and what each image's negative becomes. Nothing here raises because a pass or a
-captioner failed: each image's result carries the error, and its negative stays the user's own.
+captioner failed: each image's result carries the error (a `lib_dnp.errors.DnpError`, whose type says what
+happened), and its negative stays the user's own.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lib_dnp.cache import DnsCache, DnsKey
+from lib_dnp.errors import BadSettings, DnpError, NoCaptioner, UnexpectedError, as_dnp_error
 from lib_dnp.negatives import compose_negative
 from lib_dnp.params import DnpParams
 
@@ -38,10 +40,6 @@ class Reranker(Protocol):
     ) -> list[int]: ...
 
 
-class DnsInterrupted(Exception):
-    """The user interrupted or skipped the DNS pass or the captioning."""
-
-
 @dataclass(frozen=True)
 class ImageSpec:
     """One image of the batch: its prompt, the user's own negative, and what determines its DNS image."""
@@ -54,40 +52,41 @@ class ImageSpec:
 @dataclass
 class ImageResult:
     index: int
-    negative: str  # composed with the caption, or the user's own when `error` is set
+    negative: str  # composed with the caption, or the user's own when `failure` is set
     caption: str | None = None
     dns_image: Any | None = None
-    error: str | None = None
+    failure: DnpError | None = None
     from_cache: bool = False
     # DNP applied, but not quite as asked (re-ranking fell back to the first caption).
     warning: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        return self.failure is None
+
+    @property
+    def error(self) -> str | None:
+        """The failure's user message (infotext, API `info`), or None."""
+        return None if self.failure is None else self.failure.message
 
 
-# sample_dns(indices) → one DNS image per index, in that order. It may raise DnsInterrupted.
+# sample_dns(indices) → one DNS image per index, in that order. It may raise `lib_dnp.errors.Stopped`.
 SampleDns = Callable[[Sequence[int]], Sequence[Any]]
 # on_stage(stage, count): "dns" or "caption", with the number of images about to go through it.
 OnStage = Callable[[str, int], None]
 
 
 def manual_captions(params: DnpParams, count: int) -> list[str]:
-    """Manual mode: one caption for every image, or one per image. Raises ValueError otherwise."""
+    """Manual mode: one caption for every image, or one per image. Raises BadSettings otherwise."""
     captions = params.captions
     if len(captions) == 1:
         return captions * count
     if len(captions) == count:
         return list(captions)
-    raise ValueError(f"captions: expected 1 caption or {count} (one per image), but got {len(captions)}")
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, DnsInterrupted):
-        return str(error) or "interrupted"
-    text = str(error) or type(error).__name__
-    return text if text.startswith("[DNP]") else f"{type(error).__name__}: {text}"
+    raise BadSettings(
+        f"[DNP] captions: expected 1 caption or {count} (one per image), but got {len(captions)}",
+        remedy="give one caption, or one per image of the job",
+    )
 
 
 def run_batch(
@@ -107,7 +106,7 @@ def run_batch(
         return _manual(images, params, sample_dns, cache, results, on_stage)
 
     if captioner is None:
-        return _fail(results, range(len(images)), "[DNP] no captioner is configured")
+        return _fail(results, range(len(images)), NoCaptioner("[DNP] no captioner is configured"))
     captioner_id = captioner.settings_fingerprint() + rerank_fingerprint(params, reranker)
     captions: dict[int, str] = {}
     if cache is not None:
@@ -132,10 +131,12 @@ def run_batch(
                 prompts = [images[i].prompt for i in to_caption]
                 texts, fallback = _rerank_captions(captioner, reranker, params, dns_images, prompts)
             if len(texts) != len(to_caption):
-                raise RuntimeError(f"captioner returned {len(texts)} captions for {len(to_caption)} images")
+                raise UnexpectedError(
+                    f"[DNP] captioner returned {len(texts)} captions for {len(to_caption)} images"
+                )
         except Exception as error:  # the image must survive any captioner failure
             log.warning("[DNP] captioning failed: %s", error)
-            _fail(results, to_caption, _describe(error))
+            _fail(results, to_caption, as_dnp_error(error))
         else:
             for i, text in zip(to_caption, texts):
                 captions[i] = text
@@ -168,7 +169,9 @@ def _rerank_captions(
     cannot load) keeps each image's first candidate, the beam-search caption, and says so in the warning."""
     candidates = captioner.caption_candidates(dns_images, params.candidates)
     if len(candidates) != len(dns_images) or not all(candidates):
-        raise RuntimeError(f"captioner returned candidates for {len(candidates)} of {len(dns_images)} images")
+        raise UnexpectedError(
+            f"[DNP] captioner returned candidates for {len(candidates)} of {len(dns_images)} images"
+        )
     try:
         if reranker is None:
             raise RuntimeError("no CLIP model is set up for re-ranking")
@@ -177,7 +180,9 @@ def _rerank_captions(
             raise RuntimeError(f"re-ranker picked {len(picks)} captions for {len(candidates)} images")
         return [group[pick] for group, pick in zip(candidates, picks)], None
     except Exception as error:
-        warning = f"[DNP] caption re-ranking failed, used the captioner's first caption: {_describe(error)}"
+        warning = (
+            f"[DNP] caption re-ranking failed, used the captioner's first caption: {as_dnp_error(error)}"
+        )
         log.warning(warning)
         return [group[0] for group in candidates], warning
 
@@ -205,10 +210,10 @@ def _dns_images(
             on_stage("dns", len(missing))
         sampled = list(sample_dns(missing))
         if len(sampled) != len(missing):
-            raise RuntimeError(f"DNS pass returned {len(sampled)} images for {len(missing)}")
+            raise UnexpectedError(f"[DNP] DNS pass returned {len(sampled)} images for {len(missing)}")
     except Exception as error:
         log.warning("[DNP] DNS pass failed: %s", error)
-        _fail(results, missing, _describe(error))
+        _fail(results, missing, as_dnp_error(error))
         return
     for i, image in zip(missing, sampled):
         results[i].dns_image = image
@@ -226,19 +231,19 @@ def _manual(
 ) -> list[ImageResult]:
     try:
         captions = manual_captions(params, len(images))
-    except ValueError as error:
-        return _fail(results, range(len(images)), f"[DNP] {error}")
+    except BadSettings as error:
+        return _fail(results, range(len(images)), error)
     if params.return_dns_images:
         _dns_images(images, range(len(images)), sample_dns, cache, results, on_stage)
     for result, spec, text in zip(results, images, captions):
-        result.error = None  # a failed preview does not matter: the user's captions are what counts
+        result.failure = None  # a failed preview does not matter: the user's captions are what counts
         result.caption = text
         result.negative = compose_negative(spec.negative, text, params.composition)
     return results
 
 
-def _fail(results: list[ImageResult], indices: Sequence[int], message: str) -> list[ImageResult]:
+def _fail(results: list[ImageResult], indices: Sequence[int], failure: DnpError) -> list[ImageResult]:
     for i in indices:
-        results[i].error = message
+        results[i].failure = failure
         results[i].caption = None
     return results

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from lib_dnp.evaluation.clip_models import ClipModel
+    from lib_dnp.clip_models import ClipModel
 
 MODES = ("image", "prompt")
 
 
 class CaptionReranker:
-    """Picks one caption per image with a CLIP model (`lib_dnp.evaluation.clip_models.ClipModel`, which loads
+    """Picks one caption per image with a CLIP model (`lib_dnp.clip_models.ClipModel`, which loads
     lazily: building a re-ranker costs nothing)."""
 
     def __init__(self, clip: ClipModel) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from modules import script_callbacks, scripts
 
+from lib_dnp import SCRIPT_TITLE
 from lib_dnp.webui import api, dns_pass, generation, preview, routes, runtime, ui, xyz
 
 # Registered once at import; both act only on DNP's own work (the nested DNS pass, DNP infotext).
@@ -33,7 +34,7 @@ class DnpScript(scripts.Script):
         self.accordion: ui.Accordion | None = None
 
     def title(self) -> str:
-        return "DNP"
+        return SCRIPT_TITLE
 
     def show(self, is_img2img: bool) -> Any:
         return scripts.AlwaysVisible

@@ -29,6 +29,7 @@ from lib_dnp.captioners import (
     clean_caption,
     resolve,
 )
+from lib_dnp.captioners.registry import download_command
 from lib_dnp.testing import BUILDERS
 from lib_dnp.testing.tiny_captioner import main as build_main
 
@@ -211,14 +212,15 @@ def test_empty_batch_loads_nothing(tiny_folders: dict[str, str]) -> None:
     assert not captioner.loaded
 
 
-def test_settings_fingerprint_and_bad_settings() -> None:
-    fingerprint = HFCaptioner("blip-large", max_tokens=20, num_beams=2).settings_fingerprint()
-    assert (
-        "Salesforce/blip-image-captioning-large" in fingerprint and "20" in fingerprint and "2" in fingerprint
-    )
-    assert fingerprint != HFCaptioner("blip-large", max_tokens=21, num_beams=2).settings_fingerprint()
-    half = HFCaptioner("blip-large", max_tokens=20, num_beams=2, dtype=torch.float16).settings_fingerprint()
-    assert half != fingerprint and "float16" in half
+def test_settings_fingerprint_changes_with_every_setting_that_changes_captions() -> None:
+    base: dict = {"spec": "blip-large", "max_tokens": 20, "num_beams": 2, "dtype": torch.float32}
+    fingerprint = HFCaptioner(**base).settings_fingerprint()
+    assert fingerprint == HFCaptioner(**base).settings_fingerprint()
+    for change in ({"spec": "blip-base"}, {"max_tokens": 21}, {"num_beams": 3}, {"dtype": torch.float16}):
+        assert HFCaptioner(**{**base, **change}).settings_fingerprint() != fingerprint, change
+
+
+def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="max_tokens"):
         HFCaptioner("blip-large", max_tokens=0)
     with pytest.raises(ValueError, match="num_beams"):
@@ -231,7 +233,10 @@ def test_missing_hub_model_names_id_and_remedy(images: list[Image.Image]) -> Non
         captioner.caption(images[:1])
     message = str(raised.value)
     assert "Salesforce/blip-image-captioning-large" in message
-    assert "huggingface-cli download Salesforce/blip-image-captioning-large" in message
+    command = download_command()
+    assert f"`{command} Salesforce/blip-image-captioning-large`" in message
+    # the command the message names is one this environment has (`hf` on current hubs, not `huggingface-cli`)
+    assert os.path.isfile(os.path.join(os.path.dirname(sys.executable), command.split()[0]))
     assert not captioner.loaded
 
 

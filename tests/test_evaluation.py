@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lib_dnp.evaluation.clip_models import TransformersClipModel, open_clip_problem
+from lib_dnp.clip_models import TransformersClipModel, open_clip_problem
 from lib_dnp.evaluation.prompts import EvalPrompt, object_parts, parse_prompts
 from lib_dnp.evaluation.report import ScoredImage, markdown_table, summary
 from lib_dnp.evaluation.runners import WebuiRunner, alwayson_args, infotext_value
@@ -250,6 +250,7 @@ def test_evaluate_end_to_end_on_tiny_models(tmp_path, monkeypatch):
     if diffusers_problem():
         pytest.skip(diffusers_problem())
     from lib_dnp import cli
+    from lib_dnp.frontends.models import demo_dir
 
     monkeypatch.setenv("DNP_DEMO_DIR", str(tmp_path / "demo"))
     prompts = tmp_path / "prompts.json"
@@ -264,7 +265,7 @@ def test_evaluate_end_to_end_on_tiny_models(tmp_path, monkeypatch):
     assert len(rows) == 2 * 2 * 3 and {r["seed"] for r in rows} == {"5", "6"}
     assert all(r["caption"] and r["negative"] == r["caption"] for r in rows if r["strategy"] != "empty")
     assert all(r["min_object"] == "" for r in rows if r["prompt"] == "a red car")
-    clip = TransformersClipModel(os.path.join(cli.demo_dir(), "tiny-clip"))  # the one evaluate used
+    clip = TransformersClipModel(os.path.join(demo_dir(), "tiny-clip"))  # the one evaluate used
     scorer = Scorer(clip, clip)
     for row in rows:
         [scores] = scorer.score([Image.open(out / row["file"])], row["prompt"])

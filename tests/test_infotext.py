@@ -1,19 +1,47 @@
-"""DNP settings ⇄ infotext text."""
+"""DNP settings ⇄ infotext text, written and read by the functions the WebUI script calls."""
 
 from __future__ import annotations
 
 import pytest
 
+from lib_dnp.errors import DnpError
 from lib_dnp.infotext import (
     CAPTION_KEY,
     ERROR_KEY,
     SETTINGS_KEY,
-    image_fields,
     params_from_infotext,
     parse_settings_text,
     settings_text,
 )
 from lib_dnp.params import DnpParams, DnpParamsError, parse_params
+from lib_dnp.pipeline import ImageResult
+from lib_dnp.webui import generation
+
+
+class FakeP:
+    """What `generation.apply_results` reads and writes of a WebUI processing object (one image)."""
+
+    def __init__(self):
+        self.all_negative_prompts = ["blurry"]
+        self.enable_hr = False
+        self.extra_generation_params: dict = {}
+        self.batch_size, self.iteration = 1, 0
+
+    def comment(self, text):
+        pass
+
+
+def written(params: DnpParams, result: ImageResult, monkeypatch) -> dict:
+    """The infotext keys the script writes for one image, as the WebUI evaluates them when it saves the image."""
+    monkeypatch.setattr(generation, "_count_tokens", lambda text: len(text.split()))  # the WebUI's tokenizer
+    p = FakeP()
+    generation.apply_results(p, params, [result])
+    fields = {}
+    for key, value in p.extra_generation_params.items():
+        value = value(p=p, index=0, all_negative_prompts=p.all_negative_prompts) if callable(value) else value
+        if value is not None:  # the WebUI leaves out keys whose value is None
+            fields[key] = str(value)
+    return fields
 
 
 def test_defaults_write_only_the_mode():
@@ -44,23 +72,26 @@ def test_outputs_and_cache_flags_are_not_written():
         {"enabled": True, "composition": "replace", "max_tokens": 1},
     ],
 )
-def test_round_trip(data):
+def test_round_trip(data, monkeypatch):
     params = parse_params(data)
-    fields = image_fields(params, caption="a red brick house", error=None)
+    fields = written(
+        params, ImageResult(0, "blurry, a red brick house", caption="a red brick house"), monkeypatch
+    )
+    assert fields[CAPTION_KEY] == "a red brick house"
     assert params_from_infotext(fields) == params
 
 
-def test_manual_round_trip_restores_the_caption_as_the_manual_caption():
+def test_manual_round_trip_restores_the_caption_as_the_manual_caption(monkeypatch):
     params = parse_params({"enabled": True, "mode": "manual", "captions": ["one", "two"]})
-    fields = image_fields(params, caption="two", error=None)
+    fields = written(params, ImageResult(0, "blurry, two", caption="two"), monkeypatch)
     restored = params_from_infotext(fields)
     assert restored.mode == "manual" and restored.captions == ["two"]
 
 
-def test_image_fields_carry_caption_and_error():
-    fields = image_fields(DnpParams(enabled=True), caption=None, error="captioner missing")
-    assert fields == {SETTINGS_KEY: "mode=auto", ERROR_KEY: "captioner missing"}
-    assert CAPTION_KEY in image_fields(DnpParams(enabled=True), caption="x", error=None)
+def test_a_failed_image_carries_the_error_and_no_caption(monkeypatch):
+    result = ImageResult(0, "blurry", failure=DnpError("[DNP] captioner missing"))
+    fields = written(DnpParams(enabled=True), result, monkeypatch)
+    assert fields == {SETTINGS_KEY: "mode=auto", ERROR_KEY: "[DNP] captioner missing"}
 
 
 def test_no_dnp_key_means_no_params():

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from lib_dnp.captioners.registry import DEFAULT_CAPTIONER
 from lib_dnp.params import (
     FIELDS,
+    MAX_CAPTION_CHARS,
+    MAX_CAPTIONS,
     DnpParams,
     DnpParamsError,
     allowed,
@@ -20,6 +22,7 @@ from lib_dnp.params import (
     dns_scale,
     dns_size,
     dns_steps,
+    field_kind,
     json_schema,
     params_dict,
     parse_params,
@@ -206,3 +209,75 @@ def test_presets_and_overrides_give_the_dns_pass_its_steps_size_and_scale():
         parse_params({"dns_size": 0.1})
     with pytest.raises(DnpParamsError, match="preset"):
         parse_params({"preset": "turbo"})
+
+
+# --- every field's bounds, read from the model: just inside passes, just outside fails naming the field --------
+
+
+def number_limits(name: str) -> list[tuple[str, float]]:
+    """(kind of limit, value) of a number field: ge, gt, le, lt, as the model declares them."""
+    info = DnpParams.__fields__[name].field_info
+    return [
+        (kind, getattr(info, kind)) for kind in ("ge", "gt", "le", "lt") if getattr(info, kind) is not None
+    ]
+
+
+NUMBER_FIELDS = [name for name in FIELDS if field_kind(name) in (int, float)]
+
+
+def test_every_number_field_is_bounded_on_both_sides():
+    assert NUMBER_FIELDS  # dns_scale, dns_steps, dns_size, max_tokens, num_beams, candidates
+    for name in NUMBER_FIELDS:
+        kinds = {kind for kind, _ in number_limits(name)}
+        assert kinds & {"ge", "gt"} and kinds & {"le", "lt"}, name
+
+
+def beside(name: str, kind: str, limit: float) -> tuple[float, float]:
+    """(a value just inside the limit, one just outside): the next integer, or the next float."""
+    if field_kind(name) is int:
+        inside = {"ge": 0, "gt": 1, "le": 0, "lt": -1}[kind]
+        outside = {"ge": -1, "gt": 0, "le": 1, "lt": 0}[kind]
+        return limit + inside, limit + outside
+    toward_inside = math.inf if kind in ("ge", "gt") else -math.inf
+    if kind in ("ge", "le"):  # the limit itself is allowed
+        return limit, math.nextafter(limit, -toward_inside)
+    return math.nextafter(limit, toward_inside), limit
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "limit"),
+    [(name, kind, limit) for name in NUMBER_FIELDS for kind, limit in number_limits(name)],
+)
+def test_number_bounds_just_inside_and_just_outside(name, kind, limit):
+    inside, outside = beside(name, kind, limit)
+    assert getattr(parse_params({name: inside}), name) == inside
+    problems = problem_fields({name: outside})
+    assert list(problems) == [name], problems
+    assert allowed(name) in problems[name]  # the message says what is allowed ...
+    assert f"{'>' if kind == 'gt' else '>=' if kind == 'ge' else '<='} {limit}" in allowed(
+        name
+    )  # ... rightly
+    schema_key = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}[kind]
+    assert json_schema()["properties"][name][schema_key] == limit  # and the schema publishes the same limit
+
+
+def test_captioner_length_bounds():
+    info = DnpParams.__fields__["captioner"].field_info
+    longest = "owner/" + "x" * (info.max_length - len("owner/"))
+    assert parse_params({"captioner": longest}).captioner == longest
+    assert "captioner" in problem_fields({"captioner": longest + "x"})
+    assert info.min_length == 1 and "captioner" in problem_fields({"captioner": ""})
+
+
+def test_captions_count_and_length_bounds():
+    assert len(parse_params({"captions": ["a"] * MAX_CAPTIONS}).captions) == MAX_CAPTIONS
+    assert "captions" in problem_fields({"captions": ["a"] * (MAX_CAPTIONS + 1)})
+    assert parse_params({"captions": ["x" * MAX_CAPTION_CHARS]}).captions[0] == "x" * MAX_CAPTION_CHARS
+    assert "captions" in problem_fields({"captions": ["x" * (MAX_CAPTION_CHARS + 1)]})
+
+
+@pytest.mark.parametrize("name", [name for name in FIELDS if choices(name)])
+def test_every_choice_is_accepted_and_nothing_else(name):
+    for choice in choices(name):
+        assert getattr(parse_params({name: choice}), name) == choice
+    assert name in problem_fields({name: "not-" + choices(name)[0]})

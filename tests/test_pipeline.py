@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
+import torch
 
 from lib_dnp.cache import DnsCache, DnsKey
+from lib_dnp.captioners.errors import CaptionerNotFound
+from lib_dnp.errors import BadSettings, Interrupted, NoCaptioner, OutOfMemory, Skipped, UnexpectedError
 from lib_dnp.params import parse_params
-from lib_dnp.pipeline import DnsInterrupted, ImageSpec, manual_captions, run_batch
+from lib_dnp.pipeline import ImageSpec, manual_captions, run_batch
 
 
 def spec(seed: int, prompt: str = "a cat", negative: str = "blurry") -> ImageSpec:
@@ -83,28 +84,55 @@ def test_composition_is_applied():
 
 def test_failing_captioner_keeps_the_users_negative_and_says_why():
     images = [spec(1), spec(2)]
+    # Worded like an out-of-memory error, but not torch's type: the type decides, not the text.
     results = run_batch(
         images, AUTO, FakeSampler(images), FakeCaptioner(fail=RuntimeError("CUDA out of memory"))
     )
     assert [r.negative for r in results] == ["blurry", "blurry"]
-    assert all("out of memory" in r.error for r in results)
-    assert all(r.caption is None for r in results)
+    assert all(type(r.failure) is UnexpectedError for r in results)
+    assert results[0].error == "RuntimeError: CUDA out of memory"
+    assert results[0].failure.remedy == "see the console for details"
+    assert all(r.caption is None and not r.ok for r in results)
     assert all(r.dns_image is not None for r in results)
 
 
-def test_interrupted_dns_pass():
+def test_torch_out_of_memory_is_recorded_as_out_of_memory():
     images = [spec(1)]
+    oom = torch.cuda.OutOfMemoryError("CUDA error: tried to allocate 2.00 GiB")
+    results = run_batch(images, AUTO, FakeSampler(images), FakeCaptioner(fail=oom))
+    failure = results[0].failure
+    assert isinstance(failure, OutOfMemory) and failure.__cause__ is oom
+    assert "--medvram" in failure.remedy and results[0].negative == "blurry"
 
-    def interrupted(indices):
-        raise DnsInterrupted()
 
-    results = run_batch(images, AUTO, interrupted, FakeCaptioner())
-    assert results[0].error == "interrupted" and results[0].negative == "blurry"
+def test_captioner_not_found_stays_typed_with_its_own_message():
+    images = [spec(1), spec(2)]
+    missing = CaptionerNotFound(
+        "[DNP] captioner 'x/y' is not in the Hugging Face cache; download it with ..."
+    )
+    results = run_batch(images, AUTO, FakeSampler(images), FakeCaptioner(fail=missing))
+    assert all(r.failure is missing for r in results)
+    assert missing.remedy == ""  # the message itself says how to get the model
+    assert results[0].error == str(missing)
+
+
+@pytest.mark.parametrize(("stop", "stops_job"), [(Interrupted, True), (Skipped, False)])
+def test_interrupt_and_skip_during_the_dns_pass(stop, stops_job):
+    images = [spec(1), spec(2)]
+    captioner = FakeCaptioner()
+
+    def stopped(indices):
+        raise stop("during the DNS pass")
+
+    results = run_batch(images, AUTO, stopped, captioner)
+    assert all(isinstance(r.failure, stop) and r.failure.stops_job is stops_job for r in results)
+    assert results[0].error == f"{stop.verb} during the DNS pass"
+    assert [r.negative for r in results] == ["blurry", "blurry"] and captioner.calls == []
 
 
 def test_missing_captioner_is_an_error_not_an_exception():
     results = run_batch([spec(1)], AUTO, FakeSampler([spec(1)]), None)
-    assert "no captioner" in results[0].error
+    assert isinstance(results[0].failure, NoCaptioner) and "no captioner" in results[0].error
 
 
 def test_cache_hit_skips_dns_and_captioning():
@@ -168,7 +196,8 @@ def test_manual_mode_wrong_caption_count():
     params = parse_params({"enabled": True, "mode": "manual", "captions": ["a", "b"]})
     images = [spec(1), spec(2), spec(3)]
     results = run_batch(images, params, FakeSampler(images), FakeCaptioner())
-    assert all("expected 1 caption or 3" in r.error for r in results)
+    assert all(isinstance(r.failure, BadSettings) for r in results)
+    assert results[0].error == "[DNP] captions: expected 1 caption or 3 (one per image), but got 2"
     assert [r.negative for r in results] == ["blurry"] * 3
 
 
@@ -190,7 +219,13 @@ def test_sampler_returning_wrong_count_is_an_error():
     assert all("returned 1 images" in r.error for r in results)
 
 
-def test_keys_are_independent_of_negative():
-    a, b = spec(1, negative="x"), spec(1, negative="y")
-    assert a.key == b.key
-    assert dataclasses.replace(a.key, seed=2) != a.key
+def test_a_new_negative_reuses_the_cached_caption_and_composes_with_its_own_negative():
+    """The DNS image does not depend on the user's negative: the same key with another negative is a cache hit,
+    and the cached caption joins the new negative, not the one it was first composed with."""
+    cache = DnsCache()
+    run_batch([spec(1, negative="blurry")], AUTO, FakeSampler([spec(1)]), FakeCaptioner(), cache)
+    images = [spec(1, negative="lowres, watermark")]
+    sampler, captioner = FakeSampler(images), FakeCaptioner()
+    (result,) = run_batch(images, AUTO, sampler, captioner, cache)
+    assert sampler.calls == [] and captioner.calls == [] and result.from_cache
+    assert result.negative == "lowres, watermark, caption of dns-image-seed1"

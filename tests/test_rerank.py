@@ -174,7 +174,7 @@ def test_diffusers_front_end_uses_the_rerankers_choice(tiny, tmp_path):
     from diffusers import StableDiffusionPipeline
 
     from lib_dnp.captioners import HFCaptioner
-    from lib_dnp.evaluation.clip_models import TransformersClipModel
+    from lib_dnp.clip_models import TransformersClipModel
     from lib_dnp.frontends.diffusers_frontend import generate
     from lib_dnp.testing.tiny_sd import build_tiny_sd_pipeline
 

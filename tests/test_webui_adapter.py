@@ -8,6 +8,7 @@ import types
 import pytest
 
 from lib_dnp import infotext
+from lib_dnp.errors import DnpError
 from lib_dnp.params import DnpParams, DnpParamsError, parse_params
 from lib_dnp.pipeline import ImageResult
 from lib_dnp.webui import dns_pass, generation
@@ -45,7 +46,11 @@ def test_per_image_values_follow_the_job_index():
 
 
 def pasted(params: DnpParams, caption: str, negative: str) -> dict:
-    fields = {"Negative prompt": negative, **infotext.image_fields(params, caption, None)}
+    fields = {
+        "Negative prompt": negative,
+        infotext.SETTINGS_KEY: infotext.settings_text(params),
+        infotext.CAPTION_KEY: caption,
+    }
     generation.on_infotext_pasted("", fields)
     return fields
 
@@ -95,7 +100,7 @@ def test_apply_results_writes_negatives_hires_and_infotext(monkeypatch):
     p = FakeP(hires=True)
     results = [
         ImageResult(index=0, negative="blurry, a house", caption="a house"),
-        ImageResult(index=1, negative="blurry", error="captioner exploded"),
+        ImageResult(index=1, negative="blurry", failure=DnpError("captioner exploded")),
     ]
     generation.apply_results(p, parse_params({"enabled": True}), results)
     assert p.all_negative_prompts == ["blurry, a house", "blurry"]

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 from lib_dnp.captioners.cleanup import clean_caption
 from lib_dnp.captioners.errors import CaptionerError, CaptionerNotFound
 from lib_dnp.captioners.registry import (
+    DEFAULT_MAX_TOKENS,
     available_offline,
+    download_command,
     has_safetensors,
     hub_cache_dir,
     hub_offline,
@@ -43,7 +45,7 @@ _AUTO_CLASSES = ("AutoModelForImageTextToText", "AutoModelForVision2Seq")
 
 
 def _download_remedy(model_id: str) -> str:
-    return f"download it once with `huggingface-cli download {model_id}` (or pick another captioner)"
+    return f"download it once with `{download_command()} {model_id}` (or pick another captioner)"
 
 
 def _check_positive(name: str, value: int) -> int:
@@ -79,7 +81,7 @@ class HFCaptioner:
         spec: str,
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
-        max_tokens: int = 30,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
         num_beams: int = 1,
         *,
         allow_download: bool = True,

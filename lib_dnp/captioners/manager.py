@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lib_dnp.captioners.hf import HFCaptioner
-from lib_dnp.captioners.registry import local_folder, resolve
+from lib_dnp.captioners.registry import DEFAULT_MAX_TOKENS, local_folder, resolve
 
 if TYPE_CHECKING:
     import torch
@@ -71,7 +71,7 @@ class CaptionerPool:
         spec: str,
         device: str | torch.device = "cpu",
         dtype: torch.dtype | None = None,
-        max_tokens: int = 30,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
         num_beams: int = 1,
     ) -> Captioner:
         """The captioner for `spec` with these settings: the held one, re-set, when it is the same model; else a

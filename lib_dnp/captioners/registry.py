@@ -40,6 +40,8 @@ _ENTRIES = (
 
 REGISTRY: Mapping[str, CaptionerEntry] = MappingProxyType({entry.key: entry for entry in _ENTRIES})
 DEFAULT_CAPTIONER = "blip-large"
+# Longest caption, in captioner tokens: BLIP-large captions of SD images take 8-40 CLIP tokens.
+DEFAULT_MAX_TOKENS = 30
 
 # Weight files in the order transformers looks for them; the index files name the shards of large models.
 SAFETENSORS_FILES = ("model.safetensors", "model.safetensors.index.json")
@@ -92,6 +94,22 @@ def hub_cache_dir() -> str:
         os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "huggingface"
     )
     return os.path.join(os.path.expanduser(hf_home), "hub")
+
+
+def download_command() -> str:
+    """The download command of the installed huggingface_hub: `hf download` (hub 0.34 and later; 1.x no longer
+    installs `huggingface-cli`), else `huggingface-cli download`. Read from the package's own console scripts."""
+    from importlib import metadata
+
+    try:
+        scripts = {
+            e.name
+            for e in metadata.distribution("huggingface_hub").entry_points
+            if e.group == "console_scripts"
+        }
+    except metadata.PackageNotFoundError:
+        scripts = set()
+    return "hf download" if "hf" in scripts or not scripts else "huggingface-cli download"
 
 
 def cached_hub_file(model_id: str, filename: str) -> str | None:

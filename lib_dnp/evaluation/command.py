@@ -14,9 +14,12 @@ import argparse
 import os
 import sys
 import time
+import urllib.parse
 from typing import Any
 
-from lib_dnp.evaluation.runners import DEFAULT_STRATEGIES, GENERIC_NEGATIVE, STRATEGIES
+from lib_dnp.evaluation.runners import DEFAULT_STRATEGIES, GENERIC_NEGATIVE, STRATEGIES, WEBUI_BATCH_SIZE
+from lib_dnp.frontends.options import bounded, candidate_warnings, given
+from lib_dnp.frontends.settings import DEFAULT_CFG, DEFAULT_STEPS
 from lib_dnp.params import DnpParams, params_dict
 
 CLIP_CHOICES = ("auto", "open-clip", "transformers", "tiny")
@@ -32,8 +35,16 @@ def add_evaluate_parser(commands: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--prompts", required=True, help="A&E prompt JSON, a JSON list, or one prompt per line"
     )
-    parser.add_argument("--seeds", type=int, default=4, metavar="N", help="seeds per prompt (default: 4)")
-    parser.add_argument("--first-seed", type=int, default=0, metavar="S", help="seeds S..S+N-1 (default: 0)")
+    parser.add_argument(
+        "--seeds",
+        type=bounded("seeds"),
+        default=4,
+        metavar="N",
+        help="seeds per prompt (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--first-seed", type=bounded("first_seed"), default=0, metavar="S", help="seeds S..S+N-1 (default: 0)"
+    )
     parser.add_argument(
         "--strategies", nargs="+", choices=STRATEGIES, default=list(DEFAULT_STRATEGIES),
         help="negative strategies to compare (default: empty dnp)",
@@ -45,13 +56,22 @@ def add_evaluate_parser(commands: Any) -> argparse.ArgumentParser:
     source.add_argument(
         "--model", help="diffusers model id or folder, or a single-file .safetensors checkpoint"
     )
-    source.add_argument("--webui", metavar="URL", help="a running WebUI (--api) to generate with")
+    source.add_argument(
+        "--webui",
+        metavar="URL",
+        type=webui_url,
+        help="a running WebUI (--api) to generate with, http(s)://host:port",
+    )
     parser.add_argument("--sampler", help="WebUI sampler name (default: the WebUI's)")
-    parser.add_argument("--batch-size", type=int, default=4, help="WebUI images per request (default: 4)")
-    parser.add_argument("--steps", type=int, default=20, help="default: %(default)s")
-    parser.add_argument("--cfg", type=float, default=7.5, help="default: %(default)s")
-    parser.add_argument("--width", type=int, help="default: the model's")
-    parser.add_argument("--height", type=int, help="default: the model's")
+    parser.add_argument(
+        "--batch-size",
+        type=bounded("batch_size"),
+        help=f"WebUI images per request (default: {WEBUI_BATCH_SIZE})",
+    )
+    parser.add_argument("--steps", type=bounded("steps"), default=DEFAULT_STEPS, help="default: %(default)s")
+    parser.add_argument("--cfg", type=bounded("cfg"), default=DEFAULT_CFG, help="default: %(default)s")
+    parser.add_argument("--width", type=bounded("width"), help="default: the model's")
+    parser.add_argument("--height", type=bounded("height"), help="default: the model's")
     parser.add_argument(
         "--clip", choices=CLIP_CHOICES,
         help="CLIP backend for scores and re-ranking (default: tiny with the demo models, else auto = open-clip "
@@ -63,28 +83,37 @@ def add_evaluate_parser(commands: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def clip_models(choice: str, device: str) -> tuple[Any, Any]:
-    """(ViT-B/16 for the A&E scores and re-ranking, ViT-B/32 for CLIPScore); both the same tiny model for 'tiny'."""
-    from lib_dnp.evaluation.clip_models import TransformersClipModel, load_clip
+def webui_url(text: str) -> str:
+    """An argparse `type`: the WebUI's base URL, http or https with a host."""
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"expected a URL like http://127.0.0.1:7860, but got {text!r}")
+    return text
 
-    if choice == "tiny":
-        from lib_dnp.cli import demo_dir, ensure_built
-        from lib_dnp.testing.tiny_clip import build_tiny_clip
 
-        folder = ensure_built(os.path.join(demo_dir(), "tiny-clip"), build_tiny_clip)
-        tiny = TransformersClipModel(folder, device, label="tiny random-weight demo CLIP")
-        return tiny, tiny
-    return load_clip("ViT-B-16", choice, device), load_clip("ViT-B-32", choice, device)  # type: ignore[arg-type]
+def evaluate_warnings(args: argparse.Namespace, params: DnpParams) -> list[str]:
+    """Options that do nothing in this evaluation: each DNP strategy captions in auto mode itself."""
+    warnings = [f"{flag} does nothing in evaluate (its DNP strategies caption in auto mode)" for flag, name in
+                (("--mode", "mode"), ("--captions", "captions")) if given(args, name)]  # fmt: skip
+    reranks = params.rerank != "off" or any(s.startswith("dnp-rerank-") for s in args.strategies)
+    warnings += candidate_warnings(args, reranks)
+    if not args.webui and (args.sampler is not None or args.batch_size is not None):
+        warnings.append("--sampler and --batch-size do nothing without --webui")
+    if args.generic_negative != GENERIC_NEGATIVE and "generic" not in args.strategies:
+        warnings.append(
+            "--generic-negative does nothing without the 'generic' strategy (--strategies ... generic)"
+        )
+    return warnings
 
 
 def _diffusers_runner(args: argparse.Namespace, params: DnpParams, device: str, reranker: Any) -> Any:
     import torch
 
-    from lib_dnp.cli import captioner_for, load_pipeline, model_and_params
     from lib_dnp.evaluation.runners import DiffusersRunner
+    from lib_dnp.frontends.models import captioner_for, load_pipeline, model_and_params
 
     dtype = torch.float16 if device == "cuda" else torch.float32
-    model, params = model_and_params(args, params)
+    model, params = model_and_params(args.model, params, captioner_given=given(args, "captioner"))
     pipe = load_pipeline(model, device, dtype)
     pipe.set_progress_bar_config(disable=True)
     captioner = captioner_for(params, device, dtype)
@@ -103,12 +132,10 @@ def run_evaluate(args: argparse.Namespace, params: DnpParams) -> int:
     from lib_dnp.evaluation.runners import WebuiRunner
     from lib_dnp.evaluation.scoring import CLIPSCORE_PREFIX, CLIPSCORE_WEIGHT, Scorer
     from lib_dnp.frontends import diffusers_problem
+    from lib_dnp.frontends.models import clip_models
     from lib_dnp.rerank import CaptionReranker
 
     started = time.perf_counter()
-    if args.seeds < 1:
-        print("[DNP] --seeds must be at least 1", file=sys.stderr)
-        return 2
     try:
         prompts = load_prompts(args.prompts)
     except (OSError, ValueError) as error:
@@ -122,7 +149,8 @@ def run_evaluate(args: argparse.Namespace, params: DnpParams) -> int:
     if args.webui:
         runner: Any = WebuiRunner(
             args.webui, params, steps=args.steps, cfg=args.cfg, width=args.width, height=args.height,
-            sampler=args.sampler, batch_size=args.batch_size, generic_negative=args.generic_negative,
+            sampler=args.sampler, batch_size=args.batch_size or WEBUI_BATCH_SIZE,
+            generic_negative=args.generic_negative,
         )  # fmt: skip
         source = f"WebUI at {args.webui} (its loaded checkpoint)"
     else:

@@ -19,7 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from lib_dnp import SCRIPT_TITLE
 from lib_dnp.cache import DnsCache
+from lib_dnp.errors import WebuiRequestFailed
 from lib_dnp.evaluation.prompts import EvalPrompt
 from lib_dnp.params import DnpParams, params_dict, updated
 
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
 STRATEGIES = ("empty", "generic", "dnp", "dnp-rerank-image", "dnp-rerank-prompt")
 DEFAULT_STRATEGIES = ("empty", "dnp")
+WEBUI_BATCH_SIZE = 4  # images per WebUI request
 GENERIC_NEGATIVE = "ugly, blurry, low quality, deformed, distorted, bad anatomy, watermark, text"
 
 
@@ -146,9 +149,14 @@ def post_json(url: str, payload: dict[str, Any], timeout: float) -> dict[str, An
             return json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as error:
         detail = error.read().decode("utf-8", "replace")[:500]
-        raise RuntimeError(f"[DNP] {url} answered HTTP {error.code}: {detail}") from None
-    except urllib.error.URLError as error:
-        raise RuntimeError(f"[DNP] could not reach the WebUI at {url}: {error.reason}") from None
+        raise WebuiRequestFailed(f"[DNP] {url} answered HTTP {error.code}: {detail}") from None
+    except (urllib.error.URLError, OSError) as error:  # refused, unknown host, timed out
+        reason = getattr(error, "reason", error)
+        raise WebuiRequestFailed(f"[DNP] could not reach the WebUI at {url}: {reason}") from None
+    except json.JSONDecodeError as error:  # something else answers at that address
+        raise WebuiRequestFailed(f"[DNP] {url} did not answer with JSON ({error})") from None
+    except ValueError as error:  # http.client's InvalidURL: a bad port ...
+        raise WebuiRequestFailed(f"[DNP] cannot send a request to {url}: {error}") from None
 
 
 def alwayson_args(params: DnpParams) -> dict[str, Any]:
@@ -174,7 +182,7 @@ class WebuiRunner:
         width: int | None = None,
         height: int | None = None,
         sampler: str | None = None,
-        batch_size: int = 4,
+        batch_size: int = WEBUI_BATCH_SIZE,
         generic_negative: str = GENERIC_NEGATIVE,
         timeout: float = 600.0,
         post: Post = post_json,
@@ -199,7 +207,7 @@ class WebuiRunner:
             "batch_size": len(seeds), "n_iter": 1, "send_images": True, "save_images": False, **self.settings,
         }  # fmt: skip
         if params is not None:
-            payload["alwayson_scripts"] = {"DNP": {"args": [alwayson_args(params)]}}
+            payload["alwayson_scripts"] = {SCRIPT_TITLE: {"args": [alwayson_args(params)]}}
         return payload
 
     def run(self, prompt: EvalPrompt, seeds: Sequence[int], strategy: str) -> list[Sample]:
@@ -219,10 +227,10 @@ class WebuiRunner:
 
         info = json.loads(answer.get("info") or "{}")
         if list(info.get("all_seeds", seeds))[: len(seeds)] != seeds:
-            raise RuntimeError(f"[DNP] the WebUI made seeds {info.get('all_seeds')}, expected {seeds}")
+            raise WebuiRequestFailed(f"[DNP] the WebUI made seeds {info.get('all_seeds')}, expected {seeds}")
         images = answer.get("images") or []
         if len(images) < len(seeds):
-            raise RuntimeError(f"[DNP] the WebUI returned {len(images)} images for {len(seeds)} seeds")
+            raise WebuiRequestFailed(f"[DNP] the WebUI returned {len(images)} images for {len(seeds)} seeds")
         infotexts = info.get("infotexts") or [""] * len(seeds)
         negatives = info.get("all_negative_prompts") or [""] * len(seeds)
         samples = []

@@ -25,7 +25,7 @@ import numpy as np
 from lib_dnp.evaluation.prompts import object_parts
 
 if TYPE_CHECKING:
-    from lib_dnp.evaluation.clip_models import ClipModel
+    from lib_dnp.clip_models import ClipModel
 
 CLIPSCORE_WEIGHT = 2.5
 CLIPSCORE_PREFIX = "A photo depicts "

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from lib_dnp.cache import DnsCache, DnsKey, fingerprint
+from lib_dnp.frontends.settings import DEFAULT_CFG, DEFAULT_STEPS
 from lib_dnp.guidance import swapped_cfg_scale
 from lib_dnp.params import DnpParams, dns_scale, dns_size, dns_steps
 from lib_dnp.pipeline import Captioner, ImageSpec, OnStage, Reranker, run_batch
@@ -32,10 +33,6 @@ if TYPE_CHECKING:
     from PIL import Image
 
 log = logging.getLogger("lib_dnp")
-
-# The main pass's own settings (not DNP options, which live in DnpParams): SD's usual values.
-DEFAULT_STEPS = 20
-DEFAULT_CFG = 7.5
 
 
 @dataclass

@@ -73,7 +73,7 @@ def tiny_open_clip(device: Any = "cpu") -> Any:
     """An `OpenClipModel` of the tiny architecture with seeded random weights, image tower redrawn."""
     import torch
 
-    from lib_dnp.evaluation.clip_models import OpenClipModel
+    from lib_dnp.clip_models import OpenClipModel
     from lib_dnp.testing.tiny_captioner import _redraw_image_path
 
     class _TinyOpenClip(OpenClipModel):

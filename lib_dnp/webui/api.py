@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from lib_dnp import SCRIPT_TITLE
 from lib_dnp.params import DnpParamsError, parse_params
 
-SCRIPT_TITLE = "DNP"
 GENERATION_ROUTES = {"/sdapi/v1/txt2img": "txt2img", "/sdapi/v1/img2img": "img2img"}
 ARGS_SHAPE = '"args": [{"enabled": true, ...named DNP fields...}]'
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lib_dnp.errors import DnsGuidanceFailed, Interrupted, Skipped
 from lib_dnp.guidance import flatten_composable, is_composable, swap_conds, swapped_cfg_scale
-from lib_dnp.pipeline import DnsInterrupted
 
 MARK = "_dnp_dns_pass"  # set on the nested processing object; the callback acts only on that one
 # where Interrupt or Skip was pressed, as the per-image error says it ("skipped during the DNS pass")
@@ -57,7 +57,7 @@ def dns_prompt(prompt: str) -> str:
 def run(p: Any, indices: Sequence[int], pass_: DnsPass, label: str) -> list[Any]:
     """Sample DNS images for `indices` of the job (positions in p.all_prompts), grouped by the job's batches.
 
-    Raises DnsInterrupted when the user interrupts or skips; the caller keeps the user's negatives then.
+    Raises Interrupted or Skipped when the user presses Interrupt or Skip; the caller keeps the user's negatives then.
     """
     from modules import shared
 
@@ -65,7 +65,7 @@ def run(p: Any, indices: Sequence[int], pass_: DnsPass, label: str) -> list[Any]
     batches = _group_by_batch(indices, p.batch_size)
     for number, batch in enumerate(batches, start=1):
         if shared.state.stopping_generation:
-            raise DnsInterrupted(f"interrupted {STAGE_DNS}")
+            raise Interrupted(STAGE_DNS)
         check_stop(STAGE_DNS)
         shared.state.job = f"{label} {number}/{len(batches)}" if len(batches) > 1 else label
         images.extend(_sample(p, batch, pass_))
@@ -74,7 +74,7 @@ def run(p: Any, indices: Sequence[int], pass_: DnsPass, label: str) -> list[Any]
 
 
 def check_stop(stage: str) -> None:
-    """Raise DnsInterrupted when Interrupt or Skip was pressed (`stage` goes into the message).
+    """Raise Interrupted or Skipped when Interrupt or Skip was pressed (`stage` goes into the message).
 
     Interrupt stays set, so the WebUI stops the whole job as it would without DNP. Skip is consumed here: it
     ends DNP's work only, and the main pass runs with the user's own negative prompt.
@@ -82,10 +82,10 @@ def check_stop(stage: str) -> None:
     from modules import shared
 
     if shared.state.interrupted:
-        raise DnsInterrupted(f"interrupted {stage}")
+        raise Interrupted(stage)
     if shared.state.skipped:
         shared.state.skipped = False
-        raise DnsInterrupted(f"skipped {stage}")
+        raise Skipped(stage)
 
 
 def _group_by_batch(indices: Sequence[int], batch_size: int) -> list[list[int]]:
@@ -134,9 +134,11 @@ def _sample(p: Any, batch: list[int], pass_: DnsPass) -> list[Any]:
         # process_images resets token merging when it returns; the outer pass set it up already.
         sd_models.apply_token_merging(p.sd_model, p.get_token_merging_ratio())
     if nested._dnp_swap_error is not None:
-        raise RuntimeError(f"[DNP] DNS guidance failed: {nested._dnp_swap_error}") from nested._dnp_swap_error
+        raise DnsGuidanceFailed(
+            f"[DNP] DNS guidance failed: {nested._dnp_swap_error}"
+        ) from nested._dnp_swap_error
     if nested._dnp_swaps == 0 and not shared.state.interrupted and not shared.state.skipped:
-        raise RuntimeError(
+        raise DnsGuidanceFailed(
             "[DNP] the DNS guidance never ran: the sampler did not call the CFG-denoiser callback "
             "(an extension that replaces the sampler?)"
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 from lib_dnp import infotext
 from lib_dnp.cache import DnsKey, fingerprint
+from lib_dnp.errors import DnpError
 from lib_dnp.negatives import chunk_note, compose_negative, user_negative_of
 from lib_dnp.params import DnpParams, DnpParamsError, dns_scale, dns_size, dns_steps, parse_params
 from lib_dnp.pipeline import ImageResult, ImageSpec, run_batch
@@ -156,15 +157,7 @@ def apply_results(p: Any, params: DnpParams, results: list[ImageResult]) -> None
     errors = [r.error for r in results]
     if any(errors):
         p.extra_generation_params[infotext.ERROR_KEY] = per_image(errors)
-        for message in sorted({e for e in errors if e}):
-            count = errors.count(message)
-            if message.startswith("interrupted"):  # the WebUI stops the job: no image is made at all
-                _warn(p, f"DNP stopped: {message}")
-            else:
-                _warn(
-                    p,
-                    f"{count} image(s) generated with your own negative prompt: {message}{_remedy(message)}",
-                )
+        _warn_failures(p, [r.failure for r in results if r.failure is not None])
     for message in sorted({r.warning for r in results if r.warning}):
         _warn(p, message.removeprefix("[DNP] "))
     setattr(p, RESULTS, results)
@@ -201,14 +194,23 @@ def per_image(values: list[Any]) -> Any:
     return value
 
 
-def _remedy(message: str) -> str:
-    if "interrupted" in message or "skipped" in message:
-        return ""
-    if "not in the Hugging Face cache" in message or "not found" in message.lower():
-        return ""  # the captioner's own message already says how to get it
-    if "out of memory" in message.lower():
-        return " — try a smaller captioner, fewer images per batch, or --medvram"
-    return " — see the console for details"
+def _warn_failures(p: Any, failures: list[DnpError]) -> None:
+    """One warning per distinct failure (the same error object serves every image of a failed pass)."""
+    by_message: dict[str, list[DnpError]] = {}
+    for failure in failures:
+        by_message.setdefault(failure.message, []).append(failure)
+    for message, same in sorted(by_message.items()):
+        if same[0].stops_job:  # Interrupt: the WebUI stops the job, no image is made at all
+            _warn(p, f"DNP stopped: {message}")
+        else:
+            _warn(
+                p,
+                f"{len(same)} image(s) generated with your own negative prompt: {message}{_remedy(same[0])}",
+            )
+
+
+def _remedy(failure: DnpError) -> str:
+    return f" — {failure.remedy}" if failure.remedy else ""
 
 
 def _warn(p: Any, message: str) -> None:

@@ -44,7 +44,7 @@ class PreviewRequest(BaseModel):
 
 
 def schema() -> dict[str, Any]:
-    return {"version": lib_dnp.__version__, "script_title": "DNP", "schema": json_schema()}
+    return {"version": lib_dnp.__version__, "script_title": lib_dnp.SCRIPT_TITLE, "schema": json_schema()}
 
 
 def captioners() -> dict[str, Any]:

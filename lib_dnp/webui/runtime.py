@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lib_dnp.cache import DnsCache
+from lib_dnp.cache import DEFAULT_CACHE_SIZE, DnsCache
 from lib_dnp.captioners import CaptionerPool
+from lib_dnp.errors import OutOfMemory, is_out_of_memory
 from lib_dnp.negatives import escape_prompt_syntax
 from lib_dnp.params import DnpParams
 
@@ -30,7 +31,8 @@ def cache() -> DnsCache:
     if _cache is None:
         from modules import shared
 
-        _cache = DnsCache(max_images=max(0, int(getattr(shared.cmd_opts, "dnp_cache_size", 32) or 0)))
+        size = getattr(shared.cmd_opts, "dnp_cache_size", None)
+        _cache = DnsCache(max_images=DEFAULT_CACHE_SIZE if size is None else max(0, int(size)))
     return _cache
 
 
@@ -57,9 +59,9 @@ class GuardedCaptioner:
     """The pool's captioner as a generation uses it: Interrupt, Skip and out-of-memory handled the WebUI's way.
 
     A captioner cannot be stopped halfway through its batch, so a press while it runs is honoured when it
-    returns: its captions are dropped (DnsInterrupted, "... during captioning"), and the images get the user's
-    own negative, or the job stops on Interrupt. On out of memory the captioner is unloaded, so that the main
-    pass gets the memory back. Captions come back with the WebUI's prompt syntax escaped, so the caption the
+    returns: its captions are dropped (Skipped or Interrupted "... during captioning"), and the images get the
+    user's own negative, or the job stops on Interrupt. On out of memory (torch's error type, anywhere in the
+    chain) the captioner is unloaded, so that the main pass gets the memory back, and `OutOfMemory` is raised. Captions come back with the WebUI's prompt syntax escaped, so the caption the
     infotext reports is exactly the text in the negative prompt. Every other attribute is the captioner's own.
     """
 
@@ -89,21 +91,20 @@ class GuardedCaptioner:
             if not is_out_of_memory(error):
                 raise
             unload()
-            raise RuntimeError(
-                f"[DNP] the captioner ran out of memory and was unloaded to free it ({error})"
+            raise OutOfMemory(
+                f"[DNP] the captioner ran out of memory and was unloaded to free it ({_root_cause(error)})"
             ) from error
         check_stop(STAGE_CAPTIONING)
         return result
 
 
-def is_out_of_memory(error: BaseException | None) -> bool:
-    """torch's OutOfMemoryError, or an error caused by one (HFCaptioner wraps what it catches)."""
-    seen = 0
-    while error is not None and seen < 8:
-        if type(error).__name__ == "OutOfMemoryError" or "out of memory" in str(error).lower():
-            return True
-        error, seen = error.__cause__ or error.__context__, seen + 1
-    return False
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost chained error (torch's own message, not the captioner's wrapping of it)."""
+    for _ in range(8):
+        if error.__cause__ is None:
+            break
+        error = error.__cause__
+    return error
 
 
 def after_captioning() -> None:
@@ -126,7 +127,7 @@ def reranker_for(params: DnpParams) -> Any:
     if params.rerank == "off":
         return None
     if _reranker is None:
-        from lib_dnp.evaluation.clip_models import OpenClipModel
+        from lib_dnp.clip_models import OpenClipModel
         from lib_dnp.rerank import CaptionReranker
 
         _reranker = CaptionReranker(OpenClipModel("ViT-B-16", "openai", captioner_device()[0]))

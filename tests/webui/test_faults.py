@@ -9,6 +9,9 @@ the checkpoint test tells a cache hit from a pass.
 
 from __future__ import annotations
 
+import os
+import re
+
 from .fixtures.testext import (
     BASE,
     SD15_B,
@@ -41,7 +44,9 @@ def test_captioner_missing_from_the_cache(testext_webui, captioner):
     mark = testext_webui.log_mark()
     r = testext_webui.txt2img(**BATCH, alwayson_scripts=dnp(captioner="no-such-org/no-such-captioner"))
     (error, _) = assert_own_negatives(testext_webui, r, BATCH, "no-such-org/no-such-captioner")
-    assert "not in the Hugging Face cache" in error and "huggingface-cli download" in error  # what to do
+    assert "not in the Hugging Face cache" in error  # and what to do: the download command of the WebUI's hub
+    command = re.search(r"`(\S+) download no-such-org/no-such-captioner`", error)
+    assert command and os.path.isfile(os.path.join(os.path.dirname(testext_webui.assets.python), command[1]))
     assert f"[DNP] 2 image(s) generated with your own negative prompt: {error}" in testext_webui.log_since(
         mark
     )

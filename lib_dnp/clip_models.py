@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
+from lib_dnp.errors import ModelUnavailable
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -74,7 +76,7 @@ class _LazyClip:
                 try:
                     self._loaded = self._load()
                 except Exception as error:
-                    raise RuntimeError(
+                    raise ModelUnavailable(
                         f"[DNP] CLIP model {self.name} could not be loaded: {error}"
                     ) from error
             return self._loaded
@@ -175,8 +177,8 @@ def load_clip(arch: Arch, backend: Backend = "auto", device: Any = "cpu") -> Cli
     if backend == "open-clip":
         problem = open_clip_problem()
         if problem:
-            raise RuntimeError(
-                f"[DNP] the open-clip CLIP backend is not usable: {problem}; use --clip transformers"
+            raise ModelUnavailable(
+                f"[DNP] the open-clip CLIP backend is not usable: {problem}", remedy="use --clip transformers"
             )
         return OpenClipModel(arch, "openai", device)
     if backend == "transformers":
