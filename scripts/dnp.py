@@ -17,8 +17,9 @@ script_callbacks.on_infotext_pasted(generation.on_infotext_pasted, name="dnp_res
 
 
 def _on_app_started(_demo: Any, app: Any) -> None:
-    # The WebUI adds its API routes before this callback, in API-only and UI mode alike.
-    routes.install(api.install(app, xyz.xyz_problems), app)
+    # The WebUI adds its API routes before this callback, in API-only and UI mode alike; without its API
+    # (no --api in UI mode) there is no Api object, and DNP mounts nothing.
+    routes.install(api.install(app, xyz.xyz_problems))
 
 
 script_callbacks.on_app_started(_on_app_started, name="dnp_api")

@@ -106,15 +106,20 @@ def error_detail(problems: list[Problem]) -> list[dict[str, Any]]:
 
 
 def install(app: Any, xyz_problems: XyzChecker | None = None) -> Any | None:
-    """Put the request check in front of the WebUI's txt2img and img2img routes; returns the WebUI's Api object
-    (for adding DNP's own routes with its authentication), or None when the API is not enabled."""
+    """Put the request check in front of the WebUI's txt2img and img2img routes, after their own dependencies
+    (--api-auth answers first); returns the WebUI's Api object (for adding DNP's own routes with its
+    authentication), or None when the WebUI runs without its API."""
     from fastapi import Depends
     from fastapi.routing import APIRoute
 
     api = None
     for position, route in enumerate(app.router.routes):
         tab = GENERATION_ROUTES.get(getattr(route, "path", None))
-        if tab is None or not isinstance(route, APIRoute) or getattr(route, "_dnp_checked", False):
+        if tab is None or not isinstance(route, APIRoute):
+            continue
+        # The WebUI keeps no reference to its Api object; its txt2img endpoint is a bound method of it.
+        api = getattr(route.endpoint, "__self__", api)
+        if getattr(route, "_dnp_checked", False):
             continue
 
         checked = APIRoute(
@@ -127,7 +132,6 @@ def install(app: Any, xyz_problems: XyzChecker | None = None) -> Any | None:
         )
         checked._dnp_checked = True
         app.router.routes[position] = checked
-        api = getattr(route.endpoint, "__self__", api)
     return api
 
 
