@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from lib_dnp.cache import DnsCache
-from lib_dnp.captioners import CaptionerPool
+from lib_dnp.captioners import CaptionerPool, CaptionSettings
 from lib_dnp.negatives import escape_prompt_syntax
 from lib_dnp.params import DnpParams
 
@@ -47,9 +47,8 @@ def captioner_device() -> tuple[Any, Any]:
 
 def captioner_for(params: DnpParams) -> Any:
     device, dtype = captioner_device()
-    captioner = pool.get(
-        params.captioner, device=device, dtype=dtype, max_tokens=params.max_tokens, num_beams=params.num_beams
-    )
+    settings = CaptionSettings(max_tokens=params.max_tokens, num_beams=params.num_beams)
+    captioner = pool.get(params.captioner, device=device, dtype=dtype, settings=settings)
     return GuardedCaptioner(captioner)
 
 
