@@ -9,7 +9,7 @@ from typing import Any
 
 from modules import script_callbacks, scripts
 
-from lib_dnp.webui import api, dns_pass, generation, preview, routes, runtime, ui, xyz
+from lib_dnp.webui import api, dns_pass, generation, preview, routes, runtime, settings, ui, xyz
 
 # Registered once at import; both act only on DNP's own work (the nested DNS pass, DNP infotext).
 script_callbacks.on_cfg_denoiser(dns_pass.on_cfg_denoiser, name="dnp_dns_guidance")
@@ -23,6 +23,9 @@ def _on_app_started(_demo: Any, app: Any) -> None:
 
 
 script_callbacks.on_app_started(_on_app_started, name="dnp_api")
+# Settings › DNP: added now, because --nowebui never calls on_ui_settings, and again there (the UI's own place).
+settings.register()
+script_callbacks.on_ui_settings(settings.register, name="dnp_settings")
 # The X/Y/Z plot (a built-in script) is loaded before extensions' scripts; the callback covers the other order.
 if not xyz.register():
     script_callbacks.on_before_ui(xyz.register, name="dnp_xyz_axes")
