@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 import lib_dnp
 from lib_dnp.params import DnpParamsError, json_schema, parse_params
 from lib_dnp.webui import preview, runtime
-from lib_dnp.webui.api import error_detail
+from lib_dnp.webui.api import api_captioner_check, error_detail
 
 PREFIX = "/dnp/v1"
 log = logging.getLogger("lib_dnp")
@@ -85,20 +85,22 @@ def unload() -> dict[str, Any]:
     return {"unloaded": runtime.unload()}
 
 
-def _unprocessable(field: str, message: str) -> Exception:
+def _unprocessable(*location: str, message: str) -> Exception:
     from fastapi.exceptions import HTTPException
 
-    return HTTPException(status_code=422, detail=error_detail([(["body", field], message)]))
+    return HTTPException(status_code=422, detail=error_detail([(["body", *location], message)]))
 
 
 def _check_sampling(request: PreviewRequest) -> None:
     from modules import sd_samplers, sd_schedulers
 
     if request.sampler_name not in sd_samplers.all_samplers_map:
-        raise _unprocessable("sampler_name", f"unknown sampler {request.sampler_name!r}")
+        raise _unprocessable("sampler_name", message=f"unknown sampler {request.sampler_name!r}")
     names = {s.label for s in sd_schedulers.schedulers} | {s.name for s in sd_schedulers.schedulers}
     if request.scheduler not in names:
-        raise _unprocessable("scheduler", f"unknown scheduler {request.scheduler!r}; one of {sorted(names)}")
+        raise _unprocessable(
+            "scheduler", message=f"unknown scheduler {request.scheduler!r}; one of {sorted(names)}"
+        )
 
 
 def run_preview(request: PreviewRequest) -> dict[str, Any]:
@@ -112,6 +114,9 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
             [(["body", "dnp", *field.split(".")], message) for field, message in error.problems]
         )
         raise HTTPException(status_code=422, detail=detail) from None
+    refusal = api_captioner_check(params.captioner)
+    if refusal:
+        raise _unprocessable("dnp", "captioner", message=refusal)
     _check_sampling(request)
     settings = preview.Settings(
         request.prompt,

@@ -39,8 +39,10 @@ def assert_own_negatives(testext_webui, r: dict, payload: dict, error_part: str)
 
 def test_captioner_missing_from_the_cache(testext_webui, captioner):
     mark = testext_webui.log_mark()
-    r = testext_webui.txt2img(**BATCH, alwayson_scripts=dnp(captioner="no-such-org/no-such-captioner"))
-    (error, _) = assert_own_negatives(testext_webui, r, BATCH, "no-such-org/no-such-captioner")
+    r = testext_webui.txt2img(**BATCH, alwayson_scripts=dnp(captioner="blip2-opt-2.7b"))
+    (error, _) = assert_own_negatives(
+        testext_webui, r, BATCH, "Salesforce/blip2-opt-2.7b"
+    )  # registry, not cached
     assert "not in the Hugging Face cache" in error and "huggingface-cli download" in error  # what to do
     assert f"[DNP] 2 image(s) generated with your own negative prompt: {error}" in testext_webui.log_since(
         mark
