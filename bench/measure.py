@@ -14,6 +14,7 @@ Scenarios (each one `generate` call of the diffusers front end, or one of its pa
 
 from __future__ import annotations
 
+import re
 import statistics
 import time
 from collections.abc import Callable
@@ -36,8 +37,30 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def reset_rss_peak() -> bool:
+    """Reset the process's resident-memory high-water mark (Linux: /proc/self/clear_refs); False where that is not
+    possible, and then no CPU peak is reported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def rss_peak_bytes() -> int | None:
+    """The process's resident-memory high-water mark since the last reset (VmHWM), or None."""
+    try:
+        with open("/proc/self/status") as status:
+            found = re.search(r"^VmHWM:\s+(\d+) kB", status.read(), re.MULTILINE)
+    except OSError:
+        return None
+    return int(found.group(1)) * 1024 if found else None
+
+
 class Runner:
-    """Runs the scenarios of one setup and records seconds (and, on CUDA, peak memory) per run."""
+    """Runs the scenarios of one setup and records seconds, the process's peak resident memory (CPU RSS, where
+    the OS lets it be reset per run) and, on CUDA, peak GPU memory per run."""
 
     def __init__(self, setup: Setup):
         self.setup = setup
@@ -117,8 +140,9 @@ class Runner:
             fast = self.setup.captioner.caption(self.dns_images)
             self.checks["fast_captions_equal_generate"] = fast == self._caption_generate()
 
-    def time_once(self, name: str) -> tuple[float, int | None]:
+    def time_once(self, name: str) -> tuple[float, int | None, int | None]:
         peak = None
+        rss_reset = reset_rss_peak()
         if self.setup.device == "cuda":
             import torch
 
@@ -132,7 +156,7 @@ class Runner:
             import torch
 
             peak = int(torch.cuda.max_memory_allocated())
-        return seconds, peak
+        return seconds, peak, rss_peak_bytes() if rss_reset else None
 
     def run(self, repeats: int) -> dict[str, Any]:
         """Median seconds and peak bytes per scenario; the order rotates each round so that no scenario always
@@ -142,26 +166,32 @@ class Runner:
         names = list(self.scenarios)
         seconds: dict[str, list[float]] = {name: [] for name in names}
         peaks: dict[str, list[int]] = {name: [] for name in names}
+        rss_peaks: dict[str, list[int]] = {name: [] for name in names}
         for round_index in range(repeats):
             shift = round_index % len(names)
             for name in names[shift:] + names[:shift]:
-                elapsed, peak = self.time_once(name)
+                elapsed, peak, rss_peak = self.time_once(name)
                 seconds[name].append(elapsed)
                 if peak is not None:
                     peaks[name].append(peak)
+                if rss_peak is not None:
+                    rss_peaks[name].append(rss_peak)
         if self.setup.device == "cuda":
             self.scenarios["faithful_offload"] = self._faithful_offload
             self.checks["captioner_bytes"] = captioner_bytes(self.setup.captioner)
             self._faithful_offload()  # untimed: the captioner starts each timed run off the GPU
-            seconds["faithful_offload"], peaks["faithful_offload"] = [], []
+            seconds["faithful_offload"], peaks["faithful_offload"], rss_peaks["faithful_offload"] = [], [], []
             for _ in range(repeats):
-                elapsed, peak = self.time_once("faithful_offload")
+                elapsed, peak, rss_peak = self.time_once("faithful_offload")
                 seconds["faithful_offload"].append(elapsed)
                 peaks["faithful_offload"].append(peak or 0)
+                if rss_peak is not None:
+                    rss_peaks["faithful_offload"].append(rss_peak)
         return {
             "seconds": seconds,
             "median_s": {name: statistics.median(values) for name, values in seconds.items()},
             "peak_bytes": {name: max(values) for name, values in peaks.items() if values},
+            "peak_rss_bytes": {name: max(values) for name, values in rss_peaks.items() if values},
             "checks": dict(self.checks),
         }
 

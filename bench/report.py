@@ -74,12 +74,15 @@ def table(result: dict[str, Any]) -> str:
         lines.append("")
         lines.append(f"{setup['name']}: {setup['width']}x{setup['height']}, {setup['steps']} steps, "
                      f"batch {setup['batch']}")  # fmt: skip
-        lines.append("| scenario | median s | peak GiB |")
-        lines.append("|---|---|---|")
+        lines.append("| scenario | median s | peak GPU GiB | peak CPU RSS MiB |")
+        lines.append("|---|---|---|---|")
+        rss_peaks = setup.get("peak_rss_bytes", {})
         for name, seconds in setup["median_s"].items():
-            peak = setup["peak_bytes"].get(name)
-            lines.append(f"| {name} | {seconds:.4f} | {'' if peak is None else f'{peak / 2**30:.2f}'} |")
-        lines.extend(f"| ratio {name} | {value:.3f} | |" for name, value in setup["ratios"].items())
+            peak, rss = setup["peak_bytes"].get(name), rss_peaks.get(name)
+            gpu = "" if peak is None else f"{peak / 2**30:.2f}"
+            cpu = "" if rss is None else f"{rss / 2**20:.0f}"
+            lines.append(f"| {name} | {seconds:.4f} | {gpu} | {cpu} |")
+        lines.extend(f"| ratio {name} | {value:.3f} | | |" for name, value in setup["ratios"].items())
         lines.extend(_target_line(target) for target in setup["targets"])
     startup = result.get("startup")
     if startup:

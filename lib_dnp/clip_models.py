@@ -65,6 +65,7 @@ class _LazyClip:
     def __init__(self, device: Any = "cpu") -> None:
         self.device = device
         self._loaded: tuple[Any, ...] | None = None
+        self._offloaded = False
         self._lock = threading.Lock()
 
     def _load(self) -> tuple[Any, ...]:
@@ -79,7 +80,17 @@ class _LazyClip:
                     raise ModelUnavailable(
                         f"[DNP] CLIP model {self.name} could not be loaded: {error}"
                     ) from error
+            elif self._offloaded:
+                self._loaded[0].to(self.device)
+                self._offloaded = False
             return self._loaded
+
+    def offload(self) -> None:
+        """Move the model (the first of its parts) to the CPU, keeping it loaded; the next encode moves it back."""
+        with self._lock:
+            if self._loaded is not None and str(self.device) != "cpu":
+                self._loaded[0].to("cpu")
+                self._offloaded = True
 
     def encode_images(self, images: Sequence[Image.Image]) -> np.ndarray:
         import torch

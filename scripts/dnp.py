@@ -10,7 +10,7 @@ from typing import Any
 from modules import script_callbacks, scripts
 
 from lib_dnp import SCRIPT_TITLE
-from lib_dnp.webui import api, dns_pass, generation, preview, routes, runtime, ui, xyz
+from lib_dnp.webui import api, dns_pass, generation, preview, routes, runtime, settings, ui, xyz
 
 # Registered once at import; both act only on DNP's own work (the nested DNS pass, DNP infotext).
 script_callbacks.on_cfg_denoiser(dns_pass.on_cfg_denoiser, name="dnp_dns_guidance")
@@ -18,11 +18,15 @@ script_callbacks.on_infotext_pasted(generation.on_infotext_pasted, name="dnp_res
 
 
 def _on_app_started(_demo: Any, app: Any) -> None:
-    # The WebUI adds its API routes before this callback, in API-only and UI mode alike.
-    routes.install(api.install(app, xyz.xyz_problems), app)
+    # The WebUI adds its API routes before this callback, in API-only and UI mode alike; without its API
+    # (no --api in UI mode) there is no Api object, and DNP mounts nothing.
+    routes.install(api.install(app, xyz.xyz_problems))
 
 
 script_callbacks.on_app_started(_on_app_started, name="dnp_api")
+# Settings › DNP: added now, because --nowebui never calls on_ui_settings, and again there (the UI's own place).
+settings.register()
+script_callbacks.on_ui_settings(settings.register, name="dnp_settings")
 # The X/Y/Z plot (a built-in script) is loaded before extensions' scripts; the callback covers the other order.
 if not xyz.register():
     script_callbacks.on_before_ui(xyz.register, name="dnp_xyz_axes")

@@ -43,7 +43,10 @@ def test_cpu_mode_writes_every_scenario_once_per_repeat(result):
     assert (setup["device"], setup["width"], setup["steps"], setup["batch"]) == ("cpu", 128, 4, 1)
     assert set(setup["seconds"]) == SCENARIOS == set(setup["median_s"])
     assert all(len(values) == 1 and values[0] > 0 for values in setup["seconds"].values())
-    assert setup["peak_bytes"] == {}  # peak memory is a GPU measurement
+    assert setup["peak_bytes"] == {}  # peak GPU memory is a GPU measurement
+    # peak CPU RSS per scenario (Linux), at least the models' weights the process holds
+    assert set(setup["peak_rss_bytes"]) == SCENARIOS
+    assert all(value > 2**20 for value in setup["peak_rss_bytes"].values())
 
 
 def test_ratios_are_computed_from_the_reported_medians(result):

@@ -24,6 +24,7 @@ from lib_dnp.captioners import (
     CaptionerError,
     CaptionerNotFound,
     CaptionerPool,
+    CaptionSettings,
     HFCaptioner,
     available_offline,
     clean_caption,
@@ -296,25 +297,25 @@ def test_pool_reuses_the_model_when_only_settings_change(
 ) -> None:
     factory = CountingFactory()
     pool = CaptionerPool(factory)
-    first = pool.get(tiny_folders["blip"], max_tokens=3)
+    first = pool.get(tiny_folders["blip"], settings=CaptionSettings(max_tokens=3))
     assert not first.loaded
     short = first.caption(images)
-    again = pool.get(tiny_folders["blip"] + os.sep, max_tokens=10, num_beams=2)
-    assert again is first and again.max_tokens == 10 and again.num_beams == 2
+    again = pool.get(tiny_folders["blip"] + os.sep, settings=CaptionSettings(max_tokens=10, num_beams=2))
+    assert again.captioner is first.captioner and first.settings == CaptionSettings(max_tokens=3)
     assert len(again.caption(images)) == 3
     assert factory.loads == 1 and len(factory.made) == 1
-    assert pool.get(tiny_folders["blip"], max_tokens=3).caption(images) == short
+    assert first.caption(images) == short  # the other request's settings did not stick to the shared model
 
-    other = pool.get(tiny_folders["git"], max_tokens=3)
-    assert other is not first and not first.loaded  # the old model went before the new one came
-    assert len(factory.made) == 2 and pool.current is other
+    other = pool.get(tiny_folders["git"], settings=CaptionSettings(max_tokens=3))
+    assert other.captioner is not first.captioner and not first.loaded  # the old model went first
+    assert len(factory.made) == 2 and pool.current is other.captioner
     pool.unload()
     assert pool.current is None and not other.loaded
 
 
 def test_pool_keys_registry_names_and_ids_alike() -> None:
     pool = CaptionerPool(CountingFactory())
-    assert pool.get("blip-large") is pool.get("Salesforce/blip-image-captioning-large")
+    assert pool.get("blip-large").captioner is pool.get("Salesforce/blip-image-captioning-large").captioner
 
 
 # --- packaging ------------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_the_entry_is_found_without_regard_to_case():
 def test_xyz_problems_are_asked_only_for_the_xyz_script():
     asked = []
 
-    def checker(args, tab):
+    def checker(args, tab, captioner_check=None):
         asked.append((args, tab))
         return [(["body", "script_args", 1], "bad")]
 
@@ -157,3 +157,16 @@ def test_xyz_axes_apply_confirm_and_label_their_values():
     enabled = xyz._axis(fake_xyz, "enabled")
     assert enabled.type is str and enabled.choices() == ["True", "False"]
     assert xyz._axis(fake_xyz, "composition").choices() == ["append", "prepend", "replace"]
+
+
+def test_a_refused_captioner_is_a_problem_naming_captioner():
+    def refuse_hub_ids(spec):
+        return None if spec == "blip-large" else f"captioner {spec!r} is not available to API requests"
+
+    allowed = {"alwayson_scripts": {"DNP": {"args": [{"enabled": True}]}}}
+    assert api.request_problems(allowed, "txt2img", None, refuse_hub_ids) == []
+    refused = {"alwayson_scripts": {"DNP": {"args": [{"enabled": True, "captioner": "org/model"}]}}}
+    ((loc, message),) = api.request_problems(refused, "txt2img", None, refuse_hub_ids)
+    assert loc == ["body", "alwayson_scripts", "DNP", "args", 0, "captioner"] and "org/model" in message
+    # without the check (a UI request never comes this way) the same body has no problem
+    assert api.request_problems(refused, "txt2img") == []

@@ -3,7 +3,7 @@
 Importing this package is cheap: torch and transformers are imported on the first caption, not here.
 
     pool = CaptionerPool()
-    captioner = pool.get("blip-large", device="cuda", max_tokens=30)
+    captioner = pool.get("blip-large", device="cuda", settings=CaptionSettings(max_tokens=30))
     negatives = captioner.caption(dns_images)  # one cleaned caption per image, in order
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from lib_dnp.captioners.cleanup import clean_caption
 from lib_dnp.captioners.errors import CaptionerError, CaptionerNotFound
-from lib_dnp.captioners.hf import HFCaptioner
-from lib_dnp.captioners.manager import Captioner, CaptionerFactory, CaptionerPool, model_key
+from lib_dnp.captioners.hf import CaptionSettings, HFCaptioner
+from lib_dnp.captioners.manager import Captioner, CaptionerCall, CaptionerFactory, CaptionerPool, model_key
 from lib_dnp.captioners.registry import (
     DEFAULT_CAPTIONER,
     REGISTRY,
@@ -26,7 +26,9 @@ from lib_dnp.captioners.registry import (
 __all__ = [
     "DEFAULT_CAPTIONER",
     "REGISTRY",
+    "CaptionSettings",
     "Captioner",
+    "CaptionerCall",
     "CaptionerEntry",
     "CaptionerError",
     "CaptionerFactory",

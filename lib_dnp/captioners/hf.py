@@ -12,6 +12,7 @@ import logging
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lib_dnp.captioners.cleanup import clean_caption
@@ -54,6 +55,22 @@ def _check_positive(name: str, value: int) -> int:
     return value
 
 
+@dataclass(frozen=True)
+class CaptionSettings:
+    """How one call captions, passed with the call so that one loaded model serves requests with different
+    settings: `max_tokens` bounds the new tokens of each caption, `num_beams` 1 decodes greedily."""
+
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    num_beams: int = 1
+
+    def __post_init__(self) -> None:
+        _check_positive("max_tokens", self.max_tokens)
+        _check_positive("num_beams", self.num_beams)
+
+    def fingerprint(self) -> str:
+        return f"max_tokens={self.max_tokens}|num_beams={self.num_beams}"
+
+
 def _dtype_argument() -> str:
     """Name of `from_pretrained`'s dtype argument: `dtype` since transformers 4.56, `torch_dtype` before (5.x still
     takes `torch_dtype` but warns)."""
@@ -67,9 +84,10 @@ class HFCaptioner:
     """Captions images with a transformers image-to-text model, unconditionally (no text prompt).
 
     `spec` is a registry key, a hub model id or a local folder. `device` may be changed at any time (the next
-    `caption()` moves the model); `dtype` None means fp16 on CUDA and fp32 elsewhere. `max_tokens` bounds the new
-    tokens of each caption, `num_beams` 1 decodes greedily. With `allow_download` False, or with HF_HUB_OFFLINE /
-    TRANSFORMERS_OFFLINE set, only a local folder or the Hugging Face cache is used.
+    `caption()` moves the model); `dtype` None means fp16 on CUDA and fp32 elsewhere. `max_tokens` and `num_beams`
+    are the settings of a call that passes none (`CaptionSettings`); a shared captioner gets them with each call.
+    With `allow_download` False, or with HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE set, only a local folder or the
+    Hugging Face cache is used. One call captions at a time (a lock): calls from several threads queue.
 
     `fast_decode` picks the greedy decoder of BLIP models (`lib_dnp.captioners.decode`, same captions as
     `generate`): None uses it on CUDA only, with a CUDA graph per step; True uses it on any device; False never.
@@ -107,20 +125,23 @@ class HFCaptioner:
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
-        return (
-            f"HFCaptioner({self.spec!r}, device={str(self.device)!r}, dtype={self.dtype}, "
-            f"max_tokens={self.max_tokens}, num_beams={self.num_beams}, loaded={self.loaded})"
-        )
+        return f"HFCaptioner({self.spec!r}, device={str(self.device)!r}, dtype={self.dtype}, loaded={self.loaded})"
 
     @property
     def loaded(self) -> bool:
         """Whether model and processor are in memory (on any device)."""
         return self._model is not None
 
-    def settings_fingerprint(self) -> str:
-        """What determines the captions besides the image: a cache key for them."""
+    @property
+    def default_settings(self) -> CaptionSettings:
+        """The settings of a call that passes none (checked again here: the attributes may have been changed)."""
+        return CaptionSettings(self.max_tokens, self.num_beams)
+
+    def settings_fingerprint(self, settings: CaptionSettings | None = None) -> str:
+        """What determines the captions of a call with `settings` besides the image: a cache key for them."""
+        settings = settings or self.default_settings
         # fp16 and fp32 can decode a different token on a near tie, so the dtype is part of the key
-        return f"{self.model_id}|max_tokens={self.max_tokens}|num_beams={self.num_beams}|dtype={self._target_dtype()}"
+        return f"{self.model_id}|{settings.fingerprint()}|dtype={self._target_dtype()}"
 
     # --- loading -------------------------------------------------------------------------------------------------
 
@@ -241,17 +262,16 @@ class HFCaptioner:
 
     # --- captioning ----------------------------------------------------------------------------------------------
 
-    def caption(self, images: Sequence[Image.Image]) -> list[str]:
+    def caption(self, images: Sequence[Image.Image], settings: CaptionSettings | None = None) -> list[str]:
         """One caption per image, in order, from one batched decode of the whole batch; cleaned by
         `clean_caption`."""
         if not images:
             return []
-        _check_positive("max_tokens", self.max_tokens)
-        _check_positive("num_beams", self.num_beams)
+        settings = settings or self.default_settings
         with self._lock:
             self.load()
             try:
-                return self._caption_loaded(images)
+                return self._caption_loaded(images, settings)
             except CaptionerError:
                 raise
             except Exception as error:
@@ -276,7 +296,7 @@ class HFCaptioner:
             name: inputs[name] for name in ("pixel_values", "input_ids", "attention_mask") if name in inputs
         }
 
-    def _caption_loaded(self, images: Sequence[Image.Image]) -> list[str]:
+    def _caption_loaded(self, images: Sequence[Image.Image], settings: CaptionSettings) -> list[str]:
         import torch
 
         device, dtype = self._place()
@@ -284,12 +304,12 @@ class HFCaptioner:
         model_inputs = {name: tensor.to(device) for name, tensor in self._model_inputs(rgb_images).items()}
         model_inputs["pixel_values"] = model_inputs["pixel_values"].to(dtype)
         with torch.inference_mode():
-            sequences = self._fast_sequences(model_inputs, device)
+            sequences = self._fast_sequences(model_inputs, device, settings)
             if sequences is None:
                 sequences = self._model.generate(
                     **model_inputs,
-                    max_new_tokens=self.max_tokens,
-                    num_beams=self.num_beams,
+                    max_new_tokens=settings.max_tokens,
+                    num_beams=settings.num_beams,
                     do_sample=False,
                 )
         # Prompt tokens that some versions echo back (BLIP-2's <image> placeholders, bos) are special tokens.
@@ -300,7 +320,9 @@ class HFCaptioner:
             )
         return [clean_caption(text) for text in texts]
 
-    def _fast_sequences(self, model_inputs: dict[str, Any], device: torch.device) -> Any:
+    def _fast_sequences(
+        self, model_inputs: dict[str, Any], device: torch.device, settings: CaptionSettings
+    ) -> Any:
         """Greedy sequences from the fast decoder, or None where it does not apply (then `generate` runs)."""
         from lib_dnp.captioners import decode
 
@@ -308,11 +330,11 @@ class HFCaptioner:
         wanted = self.fast_decode if self.fast_decode is not None else use_graph
         if not wanted or self._fast_failed or set(model_inputs) != {"pixel_values"}:
             return None
-        if not decode.supports(self._model, self.num_beams, self.max_tokens):
+        if not decode.supports(self._model, settings.num_beams, settings.max_tokens):
             return None
         try:
-            if self._decoder is None or self._decoder.max_tokens != self.max_tokens:
-                self._decoder = decode.BlipDecoder(self._model, self.max_tokens, use_graph=use_graph)
+            if self._decoder is None or self._decoder.max_tokens != settings.max_tokens:
+                self._decoder = decode.BlipDecoder(self._model, settings.max_tokens, use_graph=use_graph)
             return self._decoder.decode(model_inputs["pixel_values"])
         except Exception as error:  # a slower caption beats none: keep `generate` for this model from now on
             log.warning("[DNP] fast caption decoding failed, using generate from now on: %s", error)
@@ -321,17 +343,20 @@ class HFCaptioner:
 
     # --- candidates for CLIP re-ranking ----------------------------------------------------------------------------
 
-    def caption_candidates(self, images: Sequence[Image.Image], count: int) -> list[list[str]]:
+    def caption_candidates(
+        self, images: Sequence[Image.Image], count: int, settings: CaptionSettings | None = None
+    ) -> list[list[str]]:
         """Up to `count` candidate captions per image, best first: the `count` best beams of one beam search
         (width `max(num_beams, count)`), cleaned, empty and duplicate ones dropped (so an image may get fewer).
         The first candidate is the caption that beam search at that width gives."""
         if not images:
             return []
         _check_positive("count", count)
+        settings = settings or self.default_settings
         with self._lock:
             self.load()
             try:
-                texts = self._candidate_texts(images, count)
+                texts = self._candidate_texts(images, count, settings)
             except Exception as error:
                 raise CaptionerError(
                     f"[DNP] captioner '{self.model_id}' failed to propose captions: {error}"
@@ -346,7 +371,9 @@ class HFCaptioner:
         ]
         return [list(dict.fromkeys(text for text in group if text)) or group[:1] for group in groups]
 
-    def _candidate_texts(self, images: Sequence[Image.Image], count: int) -> list[str]:
+    def _candidate_texts(
+        self, images: Sequence[Image.Image], count: int, settings: CaptionSettings
+    ) -> list[str]:
         import torch
 
         device, dtype = self._place()
@@ -356,8 +383,8 @@ class HFCaptioner:
         with torch.inference_mode():
             sequences = self._model.generate(
                 **model_inputs,
-                max_new_tokens=self.max_tokens,
-                num_beams=max(self.num_beams, count),
+                max_new_tokens=settings.max_tokens,
+                num_beams=max(settings.num_beams, count),
                 num_return_sequences=count,
                 do_sample=False,
             )

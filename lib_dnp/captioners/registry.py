@@ -165,3 +165,33 @@ def has_safetensors(spec: str) -> bool:
     if folder is not None:
         return any(name.endswith(".safetensors") for name in os.listdir(folder))
     return _cached_weights(resolve(spec), SAFETENSORS_FILES)
+
+
+def api_refusal(spec: str, hub_downloads: bool) -> str | None:
+    """Why a request from the API may not use captioner `spec`, or None when it may.
+
+    The server's owner decides what a stranger's request may make the server load: registry captioners, models
+    already in the Hugging Face cache and captioner folders on the server, with safetensors weights (never a
+    pickle); any other hub model only when `hub_downloads` is allowed. A refused spec gets one message whatever
+    the reason (no such folder, a folder that is no captioner, a model not cached), so that the answer tells the
+    caller nothing about which paths exist on the server. Decided before any network access.
+    """
+    text = spec.strip()
+    if text in REGISTRY or text in {entry.model_id for entry in REGISTRY.values()}:
+        return None
+    folder = local_folder(text)
+    if folder is None and not looks_like_path(text) and hub_downloads:
+        return None
+    source = folder or text
+    if (
+        (folder is not None or not looks_like_path(text))
+        and available_offline(source)
+        and has_safetensors(source)
+    ):
+        return None
+    return (
+        f"captioner {text!r} is not available to API requests on this server: use a registry captioner "
+        f"({', '.join(REGISTRY)}), a model already in the server's Hugging Face cache or a captioner folder on the "
+        "server, both with safetensors weights; the server's owner can let API requests download captioners "
+        "(Settings › DNP)"
+    )

@@ -6,11 +6,12 @@ ends in a 500 from the WebUI's own code. `install` puts `check_request` in front
 dependency: a bad request gets a 422 naming the field and what it allows, and nothing is generated.
 
 The checks themselves (`request_problems`) are plain functions of the request's JSON, testable without a WebUI.
+API requests may name only the captioners the server's owner allows (`api_captioner_check`); the UI may name any.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from lib_dnp import SCRIPT_TITLE
@@ -22,7 +23,9 @@ ARGS_SHAPE = '"args": [{"enabled": true, ...named DNP fields...}]'
 # (location in the request body, message); the location is a list of keys and indices, as FastAPI reports them.
 Problem = tuple[list[Any], str]
 # X/Y/Z plot arguments → their problems (see lib_dnp.webui.xyz); None when the X/Y/Z plot is not loaded.
-XyzChecker = Callable[[Sequence[Any], str], list[Problem]]
+XyzChecker = Callable[..., list[Problem]]
+# captioner spec → why an API request may not use it, or None (lib_dnp.captioners.registry.api_refusal)
+CaptionerCheck = Callable[[str], "str | None"]
 
 
 def _dnp_entry(scripts: dict[str, Any]) -> str | None:
@@ -40,7 +43,7 @@ def _job_size(body: dict[str, Any]) -> int | None:
     return sizes[0] * sizes[1]
 
 
-def dnp_args_problems(body: dict[str, Any]) -> list[Problem]:
+def dnp_args_problems(body: dict[str, Any], captioner_check: CaptionerCheck | None = None) -> list[Problem]:
     """Problems of the `alwayson_scripts.DNP` entry of a request body (none when there is no such entry)."""
     scripts = body.get("alwayson_scripts")
     if not isinstance(scripts, dict):
@@ -74,6 +77,9 @@ def dnp_args_problems(body: dict[str, Any]) -> list[Problem]:
         params = parse_params(args[0])
     except DnpParamsError as error:
         return [([*where, "args", 0, *field.split(".")], message) for field, message in error.problems]
+    refusal = captioner_check(params.captioner) if captioner_check else None
+    if refusal:
+        return [([*where, "args", 0, "captioner"], refusal)]
     count = _job_size(body)
     if params.enabled and params.mode == "manual" and count and len(params.captions) not in (1, count):
         return [
@@ -85,15 +91,21 @@ def dnp_args_problems(body: dict[str, Any]) -> list[Problem]:
     return []
 
 
-def request_problems(body: Any, tab: str, xyz_problems: XyzChecker | None = None) -> list[Problem]:
-    """Everything wrong with the DNP part of a generation request: its args, and DNP axes of an X/Y/Z plot."""
+def request_problems(
+    body: Any,
+    tab: str,
+    xyz_problems: XyzChecker | None = None,
+    captioner_check: CaptionerCheck | None = None,
+) -> list[Problem]:
+    """Everything wrong with the DNP part of a generation request: its args, and DNP axes of an X/Y/Z plot;
+    with `captioner_check`, also captioners that an API request may not use."""
     if not isinstance(body, dict):
         return []  # not JSON of an object: FastAPI's own validation answers it
-    problems = dnp_args_problems(body)
+    problems = dnp_args_problems(body, captioner_check)
     script_name, script_args = body.get("script_name"), body.get("script_args")
     is_xyz = isinstance(script_name, str) and script_name.lower() == "x/y/z plot"
     if xyz_problems and is_xyz and isinstance(script_args, list):
-        problems += xyz_problems(script_args, tab)
+        problems += xyz_problems(script_args, tab, captioner_check)
     return problems
 
 
@@ -106,15 +118,20 @@ def error_detail(problems: list[Problem]) -> list[dict[str, Any]]:
 
 
 def install(app: Any, xyz_problems: XyzChecker | None = None) -> Any | None:
-    """Put the request check in front of the WebUI's txt2img and img2img routes; returns the WebUI's Api object
-    (for adding DNP's own routes with its authentication), or None when the API is not enabled."""
+    """Put the request check in front of the WebUI's txt2img and img2img routes, after their own dependencies
+    (--api-auth answers first); returns the WebUI's Api object (for adding DNP's own routes with its
+    authentication), or None when the WebUI runs without its API."""
     from fastapi import Depends
     from fastapi.routing import APIRoute
 
     api = None
     for position, route in enumerate(app.router.routes):
         tab = GENERATION_ROUTES.get(getattr(route, "path", None))
-        if tab is None or not isinstance(route, APIRoute) or getattr(route, "_dnp_checked", False):
+        if tab is None or not isinstance(route, APIRoute):
+            continue
+        # The WebUI keeps no reference to its Api object; its txt2img endpoint is a bound method of it.
+        api = getattr(route.endpoint, "__self__", api)
+        if getattr(route, "_dnp_checked", False):
             continue
 
         checked = APIRoute(
@@ -127,8 +144,15 @@ def install(app: Any, xyz_problems: XyzChecker | None = None) -> Any | None:
         )
         checked._dnp_checked = True
         app.router.routes[position] = checked
-        api = getattr(route.endpoint, "__self__", api)
     return api
+
+
+def api_captioner_check(spec: str) -> str | None:
+    """The captioner rule for API requests, with the owner's choice in Settings › DNP read at request time."""
+    from lib_dnp.captioners.registry import api_refusal
+    from lib_dnp.webui import settings
+
+    return api_refusal(spec, settings.api_may_download())
 
 
 def _checker(tab: str, xyz_problems: XyzChecker | None) -> Callable[..., Any]:
@@ -141,7 +165,7 @@ def _checker(tab: str, xyz_problems: XyzChecker | None) -> Callable[..., Any]:
             body = await request.json()
         except ValueError:
             return  # not JSON: the endpoint's own validation answers it
-        problems = request_problems(body, tab, xyz_problems)
+        problems = request_problems(body, tab, xyz_problems, api_captioner_check)
         if problems:
             raise HTTPException(status_code=422, detail=error_detail(problems))
 

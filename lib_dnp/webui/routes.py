@@ -1,4 +1,9 @@
-"""DNP's own HTTP routes, under /dnp/v1 (added with the WebUI's Api object, so `--api-auth` covers them too).
+"""DNP's own HTTP routes, under /dnp/v1, behind the WebUI's own doors.
+
+They exist only where the WebUI's API does (`--api`, or `--nowebui`), and they are added through the WebUI's Api
+object, so `--api-auth` covers them exactly as it covers /sdapi/v1. Without the API (the WebUI's default, or
+`--gradio-auth` alone) nothing is mounted: a route added to the app directly would be open to anyone, even where
+the owner has shut the WebUI's own API.
 
 GET  /dnp/v1/schema      the params model's JSON schema and the extension's version
 GET  /dnp/v1/captioners  the captioner registry, and which captioners load offline now
@@ -10,6 +15,7 @@ Errors are 4xx with a `detail` naming the field; no stack traces.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -17,9 +23,10 @@ from pydantic import BaseModel, Field
 import lib_dnp
 from lib_dnp.params import DnpParamsError, json_schema, parse_params
 from lib_dnp.webui import preview, runtime
-from lib_dnp.webui.api import error_detail
+from lib_dnp.webui.api import api_captioner_check, error_detail
 
 PREFIX = "/dnp/v1"
+log = logging.getLogger("lib_dnp")
 
 
 class PreviewRequest(BaseModel):
@@ -78,20 +85,22 @@ def unload() -> dict[str, Any]:
     return {"unloaded": runtime.unload()}
 
 
-def _unprocessable(field: str, message: str) -> Exception:
+def _unprocessable(*location: str, message: str) -> Exception:
     from fastapi.exceptions import HTTPException
 
-    return HTTPException(status_code=422, detail=error_detail([(["body", field], message)]))
+    return HTTPException(status_code=422, detail=error_detail([(["body", *location], message)]))
 
 
 def _check_sampling(request: PreviewRequest) -> None:
     from modules import sd_samplers, sd_schedulers
 
     if request.sampler_name not in sd_samplers.all_samplers_map:
-        raise _unprocessable("sampler_name", f"unknown sampler {request.sampler_name!r}")
+        raise _unprocessable("sampler_name", message=f"unknown sampler {request.sampler_name!r}")
     names = {s.label for s in sd_schedulers.schedulers} | {s.name for s in sd_schedulers.schedulers}
     if request.scheduler not in names:
-        raise _unprocessable("scheduler", f"unknown scheduler {request.scheduler!r}; one of {sorted(names)}")
+        raise _unprocessable(
+            "scheduler", message=f"unknown scheduler {request.scheduler!r}; one of {sorted(names)}"
+        )
 
 
 def run_preview(request: PreviewRequest) -> dict[str, Any]:
@@ -105,6 +114,9 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
             [(["body", "dnp", *field.split(".")], message) for field, message in error.problems]
         )
         raise HTTPException(status_code=422, detail=detail) from None
+    refusal = api_captioner_check(params.captioner)
+    if refusal:
+        raise _unprocessable("dnp", "captioner", message=refusal)
     _check_sampling(request)
     settings = preview.Settings(
         request.prompt,
@@ -128,11 +140,15 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
     }
 
 
-def install(api: Any, app: Any) -> None:
-    """Add the routes, through the WebUI's Api object when there is one (it applies --api-auth)."""
-    add = api.add_api_route if api is not None else app.add_api_route
-    add(f"{PREFIX}/schema", schema, methods=["GET"])
-    add(f"{PREFIX}/captioners", captioners, methods=["GET"])
-    add(f"{PREFIX}/status", status, methods=["GET"])
-    add(f"{PREFIX}/preview", run_preview, methods=["POST"])
-    add(f"{PREFIX}/unload", unload, methods=["POST"])
+def install(api: Any | None) -> bool:
+    """Add the routes through the WebUI's Api object (its `add_api_route` applies --api-auth); None, when the
+    WebUI runs without its API, mounts nothing. True when the routes were added."""
+    if api is None:
+        log.info("[DNP] the WebUI's API is off (no --api): DNP's %s routes are not mounted either", PREFIX)
+        return False
+    api.add_api_route(f"{PREFIX}/schema", schema, methods=["GET"])
+    api.add_api_route(f"{PREFIX}/captioners", captioners, methods=["GET"])
+    api.add_api_route(f"{PREFIX}/status", status, methods=["GET"])
+    api.add_api_route(f"{PREFIX}/preview", run_preview, methods=["POST"])
+    api.add_api_route(f"{PREFIX}/unload", unload, methods=["POST"])
+    return True

@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lib_dnp.cache import DEFAULT_CACHE_SIZE, DnsCache
-from lib_dnp.captioners import CaptionerPool
+from lib_dnp.cache import DnsCache
+from lib_dnp.captioners import CaptionerPool, CaptionSettings
 from lib_dnp.errors import OutOfMemory, is_out_of_memory
 from lib_dnp.negatives import escape_prompt_syntax
 from lib_dnp.params import DnpParams
+from lib_dnp.webui import settings
 
 log = logging.getLogger("lib_dnp")
 
@@ -29,19 +30,29 @@ last_results: dict[str, tuple[list[Any], list[str]]] = {}
 def cache() -> DnsCache:
     global _cache
     if _cache is None:
-        from modules import shared
-
-        size = getattr(shared.cmd_opts, "dnp_cache_size", None)
-        _cache = DnsCache(max_images=DEFAULT_CACHE_SIZE if size is None else max(0, int(size)))
+        _cache = DnsCache(max_images=settings.cache_size())
     return _cache
 
 
+def reset_cache() -> None:
+    """Drop the DNS cache; the next generation builds it at the size Settings › DNP (or the flag) gives now."""
+    global _cache
+    _cache = None
+
+
+def release_if_not_kept() -> None:
+    """Settings › DNP › keep the captioner in memory, turned off: free it now rather than after the next use."""
+    if not settings.keep_captioner():
+        unload()
+
+
 def captioner_device() -> tuple[Any, Any]:
-    """(device, dtype) for the captioner: --dnp-captioner-device, else the WebUI's interrogate device."""
+    """(device, dtype) for the captioner: --dnp-captioner-device, else Settings › DNP, else the WebUI's
+    interrogate device."""
     import torch
     from modules import devices, shared
 
-    chosen = getattr(shared.cmd_opts, "dnp_captioner_device", None)
+    chosen = settings.captioner_device_name()
     device = torch.device(chosen) if chosen else devices.device_interrogate
     half = device.type == "cuda" and not shared.cmd_opts.no_half
     return device, torch.float16 if half else torch.float32
@@ -49,10 +60,56 @@ def captioner_device() -> tuple[Any, Any]:
 
 def captioner_for(params: DnpParams) -> Any:
     device, dtype = captioner_device()
-    captioner = pool.get(
-        params.captioner, device=device, dtype=dtype, max_tokens=params.max_tokens, num_beams=params.num_beams
-    )
-    return GuardedCaptioner(captioner)
+    caption_settings = CaptionSettings(max_tokens=params.max_tokens, num_beams=params.num_beams)
+    captioner = pool.get(params.captioner, device=device, dtype=dtype, settings=caption_settings)
+    return GuardedCaptioner(RoomMadeCaptioner(captioner))
+
+
+def make_room() -> None:
+    """Under --medvram/--lowvram (and --medvram-sdxl with an SDXL model) move the SD model's part that sits on the
+    GPU to the CPU before the captioner or the re-ranking CLIP runs, as the WebUI's own interrogator does; the
+    WebUI's low-VRAM hooks bring each part back when the next pass uses it."""
+    from modules import devices, lowvram, shared
+
+    if lowvram.is_needed(shared.sd_model):
+        lowvram.send_everything_to_cpu()
+        devices.torch_gc()
+
+
+class RoomMadeCaptioner:
+    """A request's captioner whose model calls make room first (`make_room`); any other attribute is its own."""
+
+    def __init__(self, captioner: Any) -> None:
+        self.captioner = captioner
+
+    def caption(self, images: Any) -> list[str]:
+        make_room()
+        return self.captioner.caption(images)
+
+    def caption_candidates(self, images: Any, count: int) -> list[list[str]]:
+        make_room()
+        return self.captioner.caption_candidates(images, count)
+
+    def settings_fingerprint(self) -> str:
+        return self.captioner.settings_fingerprint()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.captioner, name)
+
+
+class RoomMadeReranker:
+    """The CLIP re-ranker, making room (`make_room`) before each pick."""
+
+    def __init__(self, reranker: Any) -> None:
+        self.reranker = reranker
+
+    @property
+    def name(self) -> str:
+        return self.reranker.name
+
+    def choose(self, *args: Any, **kwargs: Any) -> list[int]:
+        make_room()
+        return self.reranker.choose(*args, **kwargs)
 
 
 class GuardedCaptioner:
@@ -108,12 +165,18 @@ def _root_cause(error: BaseException) -> BaseException:
 
 
 def after_captioning() -> None:
-    """Under --medvram/--lowvram (and --medvram-sdxl with an SDXL model) the captioner must not sit in VRAM during
-    the UNet passes: the WebUI's own test for moving its models off the GPU decides."""
-    from modules import lowvram, shared
+    """After a generation's captioning: free the captioner and the re-ranking CLIP when Settings › DNP says not to
+    keep them; else, under --medvram/--lowvram (and --medvram-sdxl with an SDXL model), move both to the CPU so
+    that they do not sit in VRAM during the UNet passes (the WebUI's own test for moving its models decides)."""
+    from modules import devices, lowvram, shared
 
-    if lowvram.is_needed(shared.sd_model):
+    if not settings.keep_captioner():
+        unload()
+    elif lowvram.is_needed(shared.sd_model):
         pool.offload()
+        if _reranker is not None:
+            _reranker.clip.offload()
+        devices.torch_gc()
 
 
 _reranker: Any = None  # the CLIP caption re-ranker, made on the first generation that re-ranks
@@ -126,12 +189,13 @@ def reranker_for(params: DnpParams) -> Any:
     global _reranker
     if params.rerank == "off":
         return None
-    if _reranker is None:
+    device = captioner_device()[0]
+    if _reranker is None or _reranker.clip.device != device:  # Settings › DNP may have moved the captioner
         from lib_dnp.clip_models import OpenClipModel
         from lib_dnp.rerank import CaptionReranker
 
-        _reranker = CaptionReranker(OpenClipModel("ViT-B-16", "openai", captioner_device()[0]))
-    return _reranker
+        _reranker = CaptionReranker(OpenClipModel("ViT-B-16", "openai", device))
+    return RoomMadeReranker(_reranker)
 
 
 def unload() -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from lib_dnp.params import (
@@ -164,8 +164,11 @@ def _typed(option: Any, text: Any) -> Any:
         return None  # "1-5 (+2)", "1-5 [3]": checked by confirm once expanded
 
 
-def xyz_problems(script_args: Sequence[Any], tab: str) -> list[tuple[list[Any], str]]:
-    """Problems of the DNP axes of an X/Y/Z plot request (`script_args` as the API receives them)."""
+def xyz_problems(
+    script_args: Sequence[Any], tab: str, captioner_check: Callable[[str], str | None] | None = None
+) -> list[tuple[list[Any], str]]:
+    """Problems of the DNP axes of an X/Y/Z plot request (`script_args` as the API receives them); with
+    `captioner_check`, also the values of a captioner axis that it refuses (an API request's rule)."""
     axes = _current_axes(tab)
     names = {label(name): name for name in axis_fields()}
     problems = []
@@ -176,6 +179,12 @@ def xyz_problems(script_args: Sequence[Any], tab: str) -> list[tuple[list[Any], 
         option = axes[index]
         raw, position = _axis_values(option, script_args, csv_at, dropdown_at)
         values = [_typed(option, v) for v in raw]
-        for message in check_values(names[option.label], [v for v in values if v is not None]):
+        checked = [v for v in values if v is not None]
+        for message in check_values(names[option.label], checked):
             problems.append((["body", "script_args", position], message))
+        if captioner_check and names[option.label] == "captioner":
+            refusals = (captioner_check(str(value)) for value in checked)
+            problems += [
+                (["body", "script_args", position], f"{label('captioner')} value: {r}") for r in refusals if r
+            ]
     return problems

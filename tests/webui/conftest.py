@@ -45,7 +45,9 @@ def pytest_sessionfinish(session, exitstatus):
     skipped = reporter.stats.get("skipped", []) if reporter else []
     if skipped:
         reporter.ensure_newline()
-        reporter.write_line(f"DNP_NO_SKIPS: {len(skipped)} real-WebUI test(s) skipped; that fails the run", red=True)
+        reporter.write_line(
+            f"DNP_NO_SKIPS: {len(skipped)} real-WebUI test(s) skipped; that fails the run", red=True
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -35,11 +35,20 @@ class WebUI:
     """A running WebUI process and a small HTTP client for it."""
 
     def __init__(
-        self, name: str, assets: WebUIAssets, *, ui: bool, args: tuple[str, ...], env: dict[str, str]
+        self,
+        name: str,
+        assets: WebUIAssets,
+        *,
+        ui: bool,
+        args: tuple[str, ...],
+        env: dict[str, str],
+        api: bool = True,
     ):
         self.name = name
         self.assets = assets
         self.ui = ui
+        # api=False drops the harness's --api (UI mode then has no /sdapi/v1; --nowebui always has it)
+        self.api = api
         self.args = tuple(args)
         self.env = dict(env)
         self.log_path = assets.workdir / "logs" / f"webui-{name}.log"
@@ -57,7 +66,8 @@ class WebUI:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        cmd = [str(self.assets.python), "launch.py", *LAUNCH_FLAGS, "--port", str(self.port)]
+        flags = [flag for flag in LAUNCH_FLAGS if self.api or flag != "--api"]
+        cmd = [str(self.assets.python), "launch.py", *flags, "--port", str(self.port)]
         if not self.ui:
             cmd.append("--nowebui")
         return cmd + list(self.args)
@@ -106,14 +116,16 @@ class WebUI:
             # already serving while the API is added; a request in that window builds starlette's middleware
             # stack, and Api.__init__ then dies with "Cannot add middleware after an application has started".
             # (--nowebui starts uvicorn only after everything is set up.)
+            # Without the API, the page answers; behind --api-auth, the API answers 401.
+            probe = "/sdapi/v1/options" if self.api or not self.ui else "/"
             if not self.ui or "Startup time:" in self.log_since(self._start_mark):
                 try:
-                    if self.http.get(self.url + "/sdapi/v1/options", timeout=5).status_code == 200:
+                    if self.http.get(self.url + probe, timeout=5).status_code in (200, 401):
                         return
                 except requests.RequestException:
                     pass
             if time.monotonic() > deadline:
-                fail("did not answer GET /sdapi/v1/options in time")
+                fail(f"did not answer GET {probe} in time")
             time.sleep(0.25)
 
     def stop(self) -> None:
@@ -190,25 +202,39 @@ class WebUIServers:
         self._servers: dict[str, WebUI] = {}
 
     def get(
-        self, name: str, *, ui: bool = False, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+        self,
+        name: str,
+        *,
+        ui: bool = False,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        api: bool = True,
     ) -> WebUI:
         server = self._servers.get(name)
         if server is not None:
-            if (server.ui, server.args) != (ui, tuple(args)):
-                raise ValueError(f"WebUI {name!r} already runs with ui={server.ui} args={server.args}")
+            if (server.ui, server.args, server.api) != (ui, tuple(args), api):
+                raise ValueError(
+                    f"WebUI {name!r} already runs with ui={server.ui} args={server.args} api={server.api}"
+                )
             if server.proc is None or server.proc.poll() is not None:
                 pytest.fail(
                     f"WebUI {name!r} is no longer running; log {server.log_path}:\n{tail(server.log_text())}",
                     pytrace=False,
                 )
             return server
-        server = WebUI(name, self.assets, ui=ui, args=args, env=env or {})
+        server = WebUI(name, self.assets, ui=ui, args=args, env=env or {}, api=api)
         self._servers[name] = server
         try:
             server.start()
         except WebUIStartError as e:
             pytest.fail(str(e), pytrace=False)
         return server
+
+    def stop(self, name: str) -> None:
+        """Stop one server and forget it (a test module that needs several flag sets keeps one running)."""
+        server = self._servers.pop(name, None)
+        if server is not None:
+            server.stop()
 
     def stop_all(self) -> None:
         for server in self._servers.values():

@@ -111,11 +111,11 @@ def test_infotext_paste_back_regenerates_the_same_image(webui, captioner):
 
 def test_missing_captioner_keeps_the_image_with_the_users_negative(webui, captioner):
     mark = webui.log_mark()
-    r = webui.txt2img(**BASE, alwayson_scripts=dnp("no-such-org/no-such-captioner"))
+    r = webui.txt2img(**BASE, alwayson_scripts=dnp("blip2-opt-2.7b"))
     (infotext,) = webui.infotexts(r)
     assert negative_of(infotext) == "blurry"
     error = field(infotext, "DNP error")
-    assert error and "no-such-org/no-such-captioner" in error, infotext
+    assert error and "Salesforce/blip2-opt-2.7b" in error, infotext  # registry, not cached
     plain = webui.txt2img(**BASE)
     assert np.array_equal(webui.decode_image(r["images"][0]), webui.decode_image(plain["images"][0]))
     assert "[DNP]" in webui.log_since(mark)
