@@ -13,7 +13,6 @@ import pytest
 
 from .harness import (
     BASE_CONFIG,
-    LAUNCH_FLAGS,
     WebUIAssets,
     clean_env,
     decode_image,
@@ -57,7 +56,13 @@ class WebUI:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        cmd = [str(self.assets.python), "launch.py", *LAUNCH_FLAGS, "--port", str(self.port)]
+        cmd = [
+            str(self.assets.python),
+            "launch.py",
+            *self.assets.flavor.launch_flags,
+            "--port",
+            str(self.port),
+        ]
         if not self.ui:
             cmd.append("--nowebui")
         return cmd + list(self.args)
