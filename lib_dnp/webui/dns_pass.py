@@ -18,6 +18,7 @@ from typing import Any
 
 from lib_dnp.errors import DnsGuidanceFailed, Interrupted, Skipped
 from lib_dnp.guidance import flatten_composable, is_composable, swap_conds, swapped_cfg_scale
+from lib_dnp.webui import platform
 
 MARK = "_dnp_dns_pass"  # set on the nested processing object; the callback acts only on that one
 # where Interrupt or Skip was pressed, as the per-image error says it ("skipped during the DNS pass")
@@ -120,7 +121,7 @@ def _sample(p: Any, batch: list[int], pass_: DnsPass) -> list[Any]:
         tiling=p.tiling,
         do_not_save_samples=True,
         do_not_save_grid=True,
-        override_settings={},
+        override_settings=platform.dns_pass_settings(),
     )
     nested.scripts = None  # no script of any extension runs inside the DNS pass
     nested.s_min_uncond = 0.0  # NGMS would drop the uncond half, which holds the prompt after the swap

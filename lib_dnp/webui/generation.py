@@ -16,7 +16,7 @@ from lib_dnp.errors import DnpError
 from lib_dnp.negatives import chunk_note, compose_negative, user_negative_of
 from lib_dnp.params import DnpParams, DnpParamsError, dns_scale, dns_size, dns_steps, parse_params
 from lib_dnp.pipeline import ImageResult, ImageSpec, run_batch
-from lib_dnp.webui import dns_pass, runtime
+from lib_dnp.webui import dns_pass, platform, runtime
 
 log = logging.getLogger("lib_dnp")
 
@@ -221,10 +221,7 @@ def _warn(p: Any, message: str) -> None:
 
 
 def _count_tokens(text: str) -> int:
-    from modules import sd_hijack
-
-    count, _ = sd_hijack.model_hijack.get_prompt_lengths(text)
-    return int(count) if isinstance(count, int) else 0
+    return platform.prompt_token_count(text)
 
 
 def postprocess(p: Any, processed: Any, tab: str) -> None:

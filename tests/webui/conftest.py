@@ -24,11 +24,13 @@ from pathlib import Path
 import pytest
 
 from .harness import (
+    A1111,
     CHECKPOINT,
     EXTRA_FIXTURES,
     HERE,
     REPO_ROOT,
     SKIP_REASON,
+    Flavor,
     WebUIAssets,
     _install_checkpoint,
     _link_extension,
@@ -58,19 +60,27 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture(scope="session")
-def webui_assets(tmp_path_factory) -> WebUIAssets:
-    webui_dir = Path(os.environ["SD_WEBUI_DIR"]).resolve()
-    python = Path(os.environ.get("SD_WEBUI_PYTHON") or webui_dir / "venv" / "bin" / "python")
+def webui_flavor() -> Flavor:
+    """Which WebUI the suite drives (tests/forge/conftest.py overrides it)."""
+    return A1111
+
+
+@pytest.fixture(scope="session")
+def webui_assets(tmp_path_factory, webui_flavor: Flavor) -> WebUIAssets:
+    dir_var, python_var = webui_flavor.dir_var, webui_flavor.python_var
+    webui_dir = Path(os.environ[dir_var]).resolve()
+    python = Path(os.environ.get(python_var) or webui_dir / "venv" / "bin" / "python")
     if not (webui_dir / "launch.py").is_file():
-        pytest.fail(f"SD_WEBUI_DIR={webui_dir} holds no launch.py (see tests/webui/README.md)", pytrace=False)
+        pytest.fail(f"{dir_var}={webui_dir} holds no launch.py (see tests/webui/README.md)", pytrace=False)
     if not python.exists():
-        pytest.fail(f"no WebUI python at {python} (set SD_WEBUI_PYTHON)", pytrace=False)
+        pytest.fail(f"no WebUI python at {python} (set {python_var})", pytrace=False)
 
     workdir = tmp_path_factory.mktemp("sd-webui")
     (workdir / "logs").mkdir()
     built = workdir / "fixtures"
     hf_home = built / "hf_home"
     assets = WebUIAssets(
+        flavor=webui_flavor,
         webui_dir=webui_dir,
         python=python,
         workdir=workdir,
@@ -80,22 +90,26 @@ def webui_assets(tmp_path_factory) -> WebUIAssets:
 
     proc = assets.run_python(
         [
-            str(HERE / "fixtures" / "make_tiny_sd.py"),
+            str(HERE / "fixtures" / webui_flavor.checkpoint_builder),
             str(built),
             "--hf-home",
             str(hf_home),
             "--webui-dir",
             str(webui_dir),
         ],
-        log=workdir / "logs" / "make_tiny_sd.log",
+        log=workdir / "logs" / "build-checkpoint.log",
     )
     if proc.returncode != 0:
-        pytest.fail(f"make_tiny_sd.py failed ({proc.returncode}):\n{tail(proc.stdout)}", pytrace=False)
-    assets.checkpoint = _install_checkpoint(built, webui_dir / "models" / "Stable-diffusion")
+        pytest.fail(
+            f"{webui_flavor.checkpoint_builder} failed ({proc.returncode}):\n{tail(proc.stdout)}",
+            pytrace=False,
+        )
+    models = webui_dir / "models" / "Stable-diffusion"
+    assets.checkpoint = _install_checkpoint(built, models, webui_flavor.checkpoint_files)
     _link_extension(webui_dir / "extensions")
 
     for fx in EXTRA_FIXTURES:
-        if not fx.module_file_exists():
+        if fx.name not in webui_flavor.extra_fixtures or not fx.module_file_exists():
             assets.extra[fx.name] = None
             continue
         out = workdir / "extra" / fx.name

@@ -52,7 +52,54 @@ LAUNCH_FLAGS = [
     "--server-name",
     "127.0.0.1",
 ]
+# Forge (webui-offline notes for Forge, section 3): its own CPU switch, and a python-version check to skip
+FORGE_LAUNCH_FLAGS = [
+    "--skip-prepare-environment",
+    "--skip-install",
+    "--skip-torch-cuda-test",
+    "--skip-version-check",
+    "--skip-python-version-check",
+    "--always-cpu",
+    "--no-download-sd-model",
+    "--api",
+    "--server-name",
+    "127.0.0.1",
+]
 LOG_TAIL_LINES = 60
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """One kind of WebUI the suite drives: where it is, how it starts, which checkpoint it gets."""
+
+    name: str
+    dir_var: str  # the environment variable naming the prepared WebUI folder
+    python_var: str  # ... and its python (default: <folder>/venv/bin/python)
+    launch_flags: tuple[str, ...]
+    checkpoint_builder: str  # fixtures/<script>, run as: OUTDIR --hf-home DIR --webui-dir DIR
+    checkpoint_files: tuple[str, ...]  # what it writes into OUTDIR, copied into models/Stable-diffusion
+    extra_fixtures: tuple[str, ...]  # the EXTRA_FIXTURES this WebUI can build
+
+
+A1111 = Flavor(
+    name="AUTOMATIC1111",
+    dir_var="SD_WEBUI_DIR",
+    python_var="SD_WEBUI_PYTHON",
+    launch_flags=tuple(LAUNCH_FLAGS),
+    checkpoint_builder="make_tiny_sd.py",
+    checkpoint_files=(CHECKPOINT, Path(CHECKPOINT).with_suffix(".yaml").name),
+    extra_fixtures=("tiny_captioner", "tiny_sdxl", "test_models"),
+)
+# Forge reads no yaml, and has neither ldm nor sgm, with which the extra tiny checkpoints are built
+FORGE = Flavor(
+    name="Forge",
+    dir_var="SD_FORGE_DIR",
+    python_var="SD_FORGE_PYTHON",
+    launch_flags=tuple(FORGE_LAUNCH_FLAGS),
+    checkpoint_builder="make_forge_sd15.py",
+    checkpoint_files=(CHECKPOINT,),
+    extra_fixtures=("tiny_captioner",),
+)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -180,6 +227,7 @@ def clean_env(extra: dict[str, str]) -> dict[str, str]:
 
 @dataclass
 class WebUIAssets:
+    flavor: Flavor
     webui_dir: Path
     python: Path
     workdir: Path  # this session's scratch folder (fixtures, logs)
@@ -227,10 +275,10 @@ class WebUIAssets:
         return proc
 
 
-def _install_checkpoint(built_dir: Path, models_dir: Path) -> Path:
+def _install_checkpoint(built_dir: Path, models_dir: Path, names: tuple[str, ...]) -> Path:
     models_dir.mkdir(parents=True, exist_ok=True)
     dest = None
-    for name in (CHECKPOINT, Path(CHECKPOINT).with_suffix(".yaml").name):
+    for name in names:
         src, dst = built_dir / name, models_dir / name
         if dst.is_symlink():
             dst.unlink()

@@ -13,7 +13,6 @@ import pytest
 
 from .harness import (
     BASE_CONFIG,
-    LAUNCH_FLAGS,
     WebUIAssets,
     clean_env,
     decode_image,
@@ -66,7 +65,7 @@ class WebUI:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        flags = [flag for flag in LAUNCH_FLAGS if self.api or flag != "--api"]
+        flags = [flag for flag in self.assets.flavor.launch_flags if self.api or flag != "--api"]
         cmd = [str(self.assets.python), "launch.py", *flags, "--port", str(self.port)]
         if not self.ui:
             cmd.append("--nowebui")

@@ -63,6 +63,10 @@ HIRES = {
     "hr_upscaler": "Latent",
     "denoising_strength": 0.6,
     "hr_second_pass_steps": 2,
+    # Forge's (A1111's API ignores fields it lacks): its API fails hires without hr_additional_modules, and samples
+    # the hires pass at hr_cfg, 1 unless told, where every negative prompt is ignored (the UI's default is 7)
+    "hr_cfg": 7.0,
+    "hr_additional_modules": ["Use same choices"],
 }
 
 
@@ -139,14 +143,19 @@ def test_ui_mode_builds_the_accordion(webui_ui):
     assert "Error" not in "\n".join(line for line in log.splitlines() if "dnp" in line.lower()), log[-3000:]
 
 
+def triggers(dependency: dict) -> list[tuple[int, str]]:
+    """(component id, event) of a gradio /config dependency: gradio 3 (A1111) lists the target ids and names the
+    event once, gradio 4 (Forge) lists (id, event) pairs."""
+    return [
+        (t[0], t[1]) if isinstance(t, (list, tuple)) else (t, dependency.get("trigger"))
+        for t in dependency.get("targets", [])
+    ]
+
+
 def test_ui_mode_wires_preview_unload_and_last_results(webui_ui):
     config = webui_ui.get("/config").json()
     ids = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
-    triggered = set()
-    for dependency in config["dependencies"]:
-        for target in dependency.get("targets", []):
-            target_id = target[0] if isinstance(target, (list, tuple)) else target
-            triggered.add((ids.get(target_id), dependency.get("trigger")))
+    triggered = {(ids.get(target), event) for d in config["dependencies"] for target, event in triggers(d)}
     for tab in ("txt2img", "img2img"):
         assert (f"dnp_{tab}_unload", "click") in triggered
         assert (f"generation_info_{tab}", "change") in triggered
@@ -160,8 +169,7 @@ def test_preview_button_over_gradio(webui_ui, captioner):
 
     def handler(elem_id: str, trigger: str) -> tuple[int, dict]:
         for index, dependency in enumerate(config["dependencies"]):
-            targets = [t[0] if isinstance(t, (list, tuple)) else t for t in dependency.get("targets", [])]
-            if dependency.get("trigger") == trigger and any(elem.get(t) == elem_id for t in targets):
+            if any(elem.get(t) == elem_id and event == trigger for t, event in triggers(dependency)):
                 return index, dependency
         raise AssertionError(f"no {trigger} handler on {elem_id}")
 

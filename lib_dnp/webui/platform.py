@@ -1,0 +1,61 @@
+"""What differs between the AUTOMATIC1111 WebUI and its fork Forge, in one place.
+
+The rest of the adapter calls these functions and never asks which WebUI it runs in. The WebUI is told apart the
+way cross-UI extensions do it, by what imports rather than by version strings: Forge replaced the ldm/sgm model
+code with its own backend, whose `ForgeDiffusionEngine` exists only there.
+
+Known differences that need no code here, because the adapter's way already works on both:
+- `on_cfg_denoiser` fires in both, before the conds are used, so the DNS swap is the same. (Forge never fires
+  `on_cfg_denoised` and `params.x` is the bare latent batch there, which the adapter does not use.)
+- Forge drops the uncond pass when the CFG scale is 1; the DNS pass samples at s + 1 >= 2, so that never applies.
+- NGMS (`s_min_uncond`) forces CFG 1 on some steps in both; the DNS pass sets it to 0 on its own processing object.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+NAME_A1111 = "AUTOMATIC1111"
+NAME_FORGE = "Forge"
+
+
+@functools.cache
+def is_forge() -> bool:
+    """True inside Stable Diffusion WebUI Forge (its model backend imports), False in the A1111 WebUI."""
+    try:
+        from backend.diffusion_engine.base import ForgeDiffusionEngine  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def name() -> str:
+    return NAME_FORGE if is_forge() else NAME_A1111
+
+
+def prompt_token_count(text: str) -> int:
+    """How many CLIP tokens the loaded model's text encoder makes of `text` (the count the prompt box shows).
+
+    A1111 asks its hijacked text encoder; Forge's `get_prompt_lengths` takes an extra, unused `cond_stage_model`
+    argument and defers to the model's own `get_prompt_lengths_on_ui`, which is what is called here.
+    """
+    if is_forge():
+        from modules import shared
+
+        count, _ = shared.sd_model.get_prompt_lengths_on_ui(text)
+    else:
+        from modules import sd_hijack
+
+        count, _ = sd_hijack.model_hijack.get_prompt_lengths(text)
+    return int(count) if isinstance(count, int) else 0
+
+
+def dns_pass_settings() -> dict[str, Any]:
+    """Options the nested DNS pass overrides for its own duration (`override_settings`, restored afterwards).
+
+    "Ignore negative prompt during early sampling" (`skip_early_cond`) forces CFG 1 on the first steps, in A1111
+    (it drops the uncond half) and in Forge (it sets the scale to 1). After the DNS swap the uncond half holds the
+    prompt, so those steps would sample the empty prompt alone instead of eq. 19; the DNS pass always guides.
+    """
+    return {"skip_early_cond": 0.0}

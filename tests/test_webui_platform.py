@@ -1,0 +1,68 @@
+"""lib_dnp.webui.platform without a WebUI: which WebUI it detects, and the call it makes in each."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+from lib_dnp.webui import platform
+
+
+def _module(name: str, **attributes) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__dict__.update(attributes)
+    return module
+
+
+@pytest.fixture
+def forge(monkeypatch):
+    """Forge's backend importable, as in a Forge process."""
+    for name in ("backend", "backend.diffusion_engine"):
+        monkeypatch.setitem(sys.modules, name, _module(name))
+    base = _module("backend.diffusion_engine.base", ForgeDiffusionEngine=type("ForgeDiffusionEngine", (), {}))
+    monkeypatch.setitem(sys.modules, "backend.diffusion_engine.base", base)
+    platform.is_forge.cache_clear()
+    yield
+    platform.is_forge.cache_clear()
+
+
+@pytest.fixture
+def a1111(monkeypatch):
+    """No Forge backend: a None entry in sys.modules makes its import fail, as in the A1111 WebUI."""
+    monkeypatch.setitem(sys.modules, "backend.diffusion_engine.base", None)
+    platform.is_forge.cache_clear()
+    yield
+    platform.is_forge.cache_clear()
+
+
+def _webui_modules(monkeypatch, **modules) -> None:
+    package = _module("modules", **modules)
+    monkeypatch.setitem(sys.modules, "modules", package)
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, f"modules.{name}", module)
+
+
+def test_detects_forge_by_its_backend(forge):
+    assert platform.is_forge() and platform.name() == "Forge"
+
+
+def test_detects_a1111_when_the_backend_does_not_import(a1111):
+    assert not platform.is_forge() and platform.name() == "AUTOMATIC1111"
+
+
+def test_token_count_on_forge_asks_the_model(forge, monkeypatch):
+    model = types.SimpleNamespace(get_prompt_lengths_on_ui=lambda text: (len(text.split()), 75))
+    _webui_modules(monkeypatch, shared=_module("modules.shared", sd_model=model))
+    assert platform.prompt_token_count("a photo of a cat") == 5
+
+
+def test_token_count_on_a1111_asks_the_hijack_with_one_argument(a1111, monkeypatch):
+    hijack = types.SimpleNamespace(get_prompt_lengths=lambda text: (len(text.split()) + 1, 75))
+    _webui_modules(monkeypatch, sd_hijack=_module("modules.sd_hijack", model_hijack=hijack))
+    assert platform.prompt_token_count("a photo of a cat") == 6
+
+
+def test_the_dns_pass_never_skips_early_guidance():
+    assert platform.dns_pass_settings() == {"skip_early_cond": 0.0}
