@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from lib_dnp.cache import DnsCache, DnsKey
@@ -190,7 +188,18 @@ def test_sampler_returning_wrong_count_is_an_error():
     assert all("returned 1 images" in r.error for r in results)
 
 
-def test_keys_are_independent_of_negative():
-    a, b = spec(1, negative="x"), spec(1, negative="y")
-    assert a.key == b.key
-    assert dataclasses.replace(a.key, seed=2) != a.key
+def test_a_cached_result_serves_another_user_negative_composed_anew():
+    """The DNS image and caption do not depend on the user's negative: a request that changes only the negative
+    reuses them, and its own negative (not the cached request's) is composed with the caption."""
+    cache = DnsCache()
+    run_batch([spec(1, negative="blurry")], AUTO, FakeSampler([spec(1)]), FakeCaptioner(), cache)
+    images = [spec(1, negative="lowres, watermark")]
+    sampler, captioner = FakeSampler(images), FakeCaptioner()
+    (result,) = run_batch(images, AUTO, sampler, captioner, cache)
+    assert sampler.calls == [] and captioner.calls == [] and result.from_cache
+    assert result.negative == "lowres, watermark, caption of dns-image-seed1"
+    # and another seed is not served from that entry
+    other = [spec(2, negative="lowres, watermark")]
+    sampler = FakeSampler(other)
+    run_batch(other, AUTO, sampler, FakeCaptioner(), cache)
+    assert sampler.calls == [[0]]
