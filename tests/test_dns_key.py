@@ -134,3 +134,45 @@ def test_neutral_options_hold_during_the_pass_and_the_users_come_back_even_with_
     with pytest.raises(RuntimeError), dns_pass._neutral_options(opts):
         raise RuntimeError("sampling failed")
     assert opts.data == user
+
+
+LABELS = {
+    name: SimpleNamespace(section=(section, ""), default=VALUES[name]) for name, section in SECTIONS.items()
+}
+
+
+def webui_key(data=None, **option_changes) -> dns_key.WebUIDnsKey:
+    return dns_key.WebUIDnsKey(
+        model="m",
+        prompt="a cat",
+        seed=1,
+        subseed=0,
+        subseed_strength=0.0,
+        sampler="Euler a",
+        scheduler="automatic",
+        steps=4,
+        width=64,
+        height=64,
+        scale=5.0,
+        options=dns_key.options_snapshot({**(VALUES if data is None else data), **option_changes}, LABELS),
+    )
+
+
+def test_a_key_picks_its_options_when_used_so_a_first_pass_keys_what_it_read(monkeypatch):
+    """The cache looks an entry up before its DNS pass and stores it after: the stored entry is keyed by the
+    options that pass read, and a request that changes one of them then misses."""
+    monkeypatch.setattr(dns_key, "READS", dns_key.OptionReads())
+    key = webui_key()
+    changed = webui_key(img2img_extra_noise=0.5)
+    assert key.fingerprint() == changed.fingerprint()  # looked up before the pass: not keyed yet
+    dns_key.READS.names.add("img2img_extra_noise")  # the pass read it
+    assert key.fingerprint() != changed.fingerprint()
+    assert key.fingerprint() == webui_key().fingerprint()
+    assert key.fingerprint() != webui_key(emphasis="No norm").fingerprint()
+
+
+def test_an_option_at_its_default_keys_alike_whether_config_json_holds_it_or_not():
+    """opts.data holds only what config.json and later changes set: the snapshot fills in the defaults."""
+    only_set = {"new_extension_option": 3}
+    assert webui_key(only_set).fingerprint() == webui_key().fingerprint()
+    assert webui_key(only_set, emphasis="No norm").fingerprint() != webui_key().fingerprint()

@@ -7,7 +7,9 @@ parts (prompt, seeds, sampler, steps, size, scale) that depends on
   DNS pass never reaches (`SKIPPED_SECTIONS`: saving, upscaling, face restoration, img2img, UI, training, ...). An
   option an extension adds lands in its own section and is therefore in the key. As a safety net, each DNS pass
   records which options it reads (`OptionReads`); a recorded option is in the key whatever its section. So a new
-  or unknown option can cost a cache miss, never serve a stale image.
+  or unknown option can cost a cache miss, never serve a stale image. The options are picked when the key is
+  used (`WebUIDnsKey.fingerprint`), from a snapshot taken when it was made: the cache stores an entry after its
+  pass has run, so a first pass that reads an option not yet recorded is keyed by it at once, not dead.
 * **Files**: the checkpoint and VAE (hash, size, mtime), the textual-inversion embeddings and the LoRA (or
   hypernetwork) files the prompt names, and the WebUI's precision state (it can switch the VAE to fp32 after NaNs).
 * **Request fields** the nested pass copies from the outer one (`dns_pass.COPIED_FIELDS`).
@@ -17,10 +19,13 @@ The captioner's settings are added by the caption cache itself (`DnsCache.captio
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from types import SimpleNamespace
 from typing import Any
 
 from lib_dnp.cache import DnsKey, fingerprint
@@ -109,6 +114,33 @@ def keyed_options(values: Mapping[str, Any], sections: Mapping[str, str | None],
     }
 
 
+@dataclass(frozen=True)
+class WebUIDnsKey(DnsKey):
+    """A DnsKey whose WebUI options are chosen (`keyed_options`) each time it is used, from its snapshot."""
+
+    options: str = "{}"  # JSON {name: [section id, value]} of every option when the request started
+
+    def fingerprint(self) -> str:
+        snapshot = json.loads(self.options)
+        values = {name: value for name, (_, value) in snapshot.items()}
+        sections = {name: section for name, (section, _) in snapshot.items()}
+        parts = {f.name: getattr(self, f.name) for f in fields(DnsKey)}
+        return fingerprint({**parts, "options": keyed_options(values, sections, READS.names)})
+
+
+def options_snapshot(values: Mapping[str, Any], labels: Mapping[str, Any]) -> str:
+    """The JSON a WebUIDnsKey keeps: each option's section id (None where unknown or hidden) and value.
+
+    `values` is `opts.data`, which holds only what config.json and later changes set; an option left at its
+    default is read from its OptionInfo, so setting an option to its default value keeps the key.
+    """
+    defaults = {
+        name: info.default for name, info in labels.items() if not getattr(info, "do_not_save", False)
+    }
+    snapshot = {name: [section_of(labels.get(name)), value] for name, value in {**defaults, **values}.items()}
+    return json.dumps(snapshot, sort_keys=True, default=str)
+
+
 def file_stamp(path: str | None) -> list[Any] | None:
     """Size and mtime of a file: a file replaced under the same name (and hash cache) still changes the key."""
     if not path:
@@ -140,10 +172,7 @@ def dns_key(p: Any, index: int, pass_: dns_pass.DnsPass) -> DnsKey:
 
     checkpoint = getattr(shared.sd_model, "sd_checkpoint_info", None)
     prompt = dns_pass.dns_prompt(p.all_prompts[index])
-    opts = shared.opts
-    sections = {name: section_of(info) for name, info in opts.data_labels.items()}
     state = {
-        "options": keyed_options(opts.data, sections, READS.names),
         "fields": {name: getattr(p, name, None) for name in dns_pass.COPIED_FIELDS},
         "resize": [p.seed_resize_from_w, p.seed_resize_from_h],
         "tiling": bool(p.tiling),
@@ -153,7 +182,7 @@ def dns_key(p: Any, index: int, pass_: dns_pass.DnsPass) -> DnsKey:
         "embeddings": named_embeddings(prompt, _embeddings()),
         "networks": _network_files(prompt),
     }
-    return DnsKey(
+    return WebUIDnsKey(
         model=f"{getattr(checkpoint, 'filename', '')}|{p.sd_model_hash}",
         prompt=prompt,
         seed=int(p.all_seeds[index]),
@@ -167,6 +196,7 @@ def dns_key(p: Any, index: int, pass_: dns_pass.DnsPass) -> DnsKey:
         height=pass_.height,
         scale=pass_.scale,
         extra=fingerprint(state),
+        options=options_snapshot(shared.opts.data, shared.opts.data_labels),
     )
 
 
@@ -182,15 +212,27 @@ def _runtime_state() -> dict[str, Any]:
 
     return {
         "dtypes": [str(getattr(devices, name, None)) for name in ("dtype", "dtype_vae", "dtype_unet")],
-        "attention": str(getattr(sd_hijack.model_hijack, "optimization_method", None)),
+        "attention": str(getattr(getattr(sd_hijack, "model_hijack", None), "optimization_method", None)),
     }
 
 
 def _embeddings() -> Mapping[str, Any]:
-    from modules import sd_hijack
+    """The loaded textual-inversion embeddings; where the WebUI keeps none in sd_hijack (Forge's text engine holds
+    them), the files of the embeddings folder by name, which key them by size and mtime."""
+    from modules import sd_hijack, shared
 
-    database = getattr(sd_hijack.model_hijack, "embedding_db", None)
-    return getattr(database, "word_embeddings", None) or {}
+    database = getattr(getattr(sd_hijack, "model_hijack", None), "embedding_db", None)
+    loaded = getattr(database, "word_embeddings", None)
+    if loaded:
+        return loaded
+    folder = getattr(shared.cmd_opts, "embeddings_dir", None)
+    files: dict[str, Any] = {}
+    for root, _, names in os.walk(folder) if folder else ():
+        for name in names:
+            stem, suffix = os.path.splitext(name)
+            if suffix.lower() in (".pt", ".bin", ".safetensors", ".png", ".webp", ".avif"):
+                files[stem] = SimpleNamespace(hash=None, vectors=None, filename=os.path.join(root, name))
+    return files
 
 
 def _network_files(prompt: str) -> dict[str, Any]:

@@ -46,8 +46,10 @@ NEUTRAL_OPTIONS: dict[str, Any] = {
 #   `s_min_uncond` is 0, which the sampler takes over the option; `s_min_uncond_all` acts only when it is > 0.
 # - `batch_cond_uncond` only batches the same two evaluations together or apart (the same result up to float
 #   rounding); forcing it on could run a low-memory user out of memory.
-# - CFG scale 1: v1.10.1 has no shortcut for it (it evaluates both branches at every scale); the nested scale is
-#   s + 1 >= 2 when dns_scale is set (its lower bound is 1), and follows the main CFG scale otherwise.
+# - CFG scale 1: A1111 v1.10.1 has no shortcut for it (it evaluates both branches at every scale). The nested
+#   scale is s + 1 >= 2 when dns_scale is set (its lower bound is 1); it follows the main CFG scale otherwise, and
+#   only a main CFG of 0 makes it 1, where Forge's CFG-1 shortcut drops the uncond (the prompt, after the swap)
+#   and samples eps_empty, which is eq. 19 at s = 0.
 # - `live_preview_content` picks only what the live preview shows.
 # - image CFG and the refiner act for edit models and for a refiner checkpoint, and the nested object has neither.
 # The sampler's own options (eta, sigma churn/noise, schedules, ENSD, RNG source, ...) shape the DNS image just as
