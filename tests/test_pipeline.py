@@ -229,3 +229,8 @@ def test_a_new_negative_reuses_the_cached_caption_and_composes_with_its_own_nega
     (result,) = run_batch(images, AUTO, sampler, captioner, cache)
     assert sampler.calls == [] and captioner.calls == [] and result.from_cache
     assert result.negative == "lowres, watermark, caption of dns-image-seed1"
+    # and another seed is not served from that entry
+    other = [spec(2, negative="lowres, watermark")]
+    sampler = FakeSampler(other)
+    run_batch(other, AUTO, sampler, FakeCaptioner(), cache)
+    assert sampler.calls == [[0]]

@@ -62,7 +62,3 @@ def test_token_count_on_a1111_asks_the_hijack_with_one_argument(a1111, monkeypat
     hijack = types.SimpleNamespace(get_prompt_lengths=lambda text: (len(text.split()) + 1, 75))
     _webui_modules(monkeypatch, sd_hijack=_module("modules.sd_hijack", model_hijack=hijack))
     assert platform.prompt_token_count("a photo of a cat") == 6
-
-
-def test_the_dns_pass_never_skips_early_guidance():
-    assert platform.dns_pass_settings() == {"skip_early_cond": 0.0}

@@ -6,24 +6,59 @@ generation) swaps its cond and uncond, and its CFG scale is s + 1, which makes t
 eq. 19 at scale s (see lib_dnp.guidance). Keeping the prompt as the prompt, rather than passing it as a negative
 (eq. 20), keeps its LoRA and other extra-network tags active, since the WebUI only parses those in prompts.
 
+The WebUI's options must not bend eq. 19 in the nested pass; `NEUTRAL_OPTIONS` and the comments in `_sample`
+say, option by option, what each would do there and why it is neutralised or harmless.
+
 "Empty" is what the WebUI encodes for an empty negative prompt: CLIP("") on SD1.x/SD2, and zero embeddings on
 SDXL (`force_zero_negative_prompt`), which is how SDXL was trained to be unconditional.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from lib_dnp.errors import DnsGuidanceFailed, Interrupted, Skipped
 from lib_dnp.guidance import flatten_composable, is_composable, swap_conds, swapped_cfg_scale
-from lib_dnp.webui import platform
 
 MARK = "_dnp_dns_pass"  # set on the nested processing object; the callback acts only on that one
 # where Interrupt or Skip was pressed, as the per-image error says it ("skipped during the DNS pass")
 STAGE_DNS = "during the DNS pass"
 STAGE_CAPTIONING = "during captioning"
+
+# WebUI options that change which branch the CFG denoiser evaluates, or how it pads them, and the value that
+# keeps the nested pass eq. 19 at every step (modules/sd_samplers_cfg_denoiser.py, CFGDenoiser.forward).
+NEUTRAL_OPTIONS: dict[str, Any] = {
+    # "Ignore negative prompt during early sampling": evaluates the cond branch only and uses it unguided. After
+    # the swap the skipped uncond branch holds the prompt, so those steps would sample eps_empty, not eq. 19.
+    "skip_early_cond": 0.0,
+    # Pads the shorter of cond and uncond with empty-prompt chunks: a prompt over 75 tokens would turn the
+    # one-chunk empty cond into two chunks, which is not the empty prompt the WebUI encodes.
+    "pad_cond_uncond": False,
+    # The v0 padding repeats the uncond's last vector or *cuts* the uncond to the cond's length: after the swap
+    # that cuts a long prompt down to its first 75 tokens.
+    "pad_cond_uncond_v0": False,
+}
+# Options of the same code that need nothing:
+# - NGMS (`s_min_uncond`, also a request field) drops the uncond branch below a sigma: the nested object's own
+#   `s_min_uncond` is 0, which the sampler takes over the option; `s_min_uncond_all` acts only when it is > 0.
+# - `batch_cond_uncond` only batches the same two evaluations together or apart (the same result up to float
+#   rounding); forcing it on could run a low-memory user out of memory.
+# - CFG scale 1: A1111 v1.10.1 has no shortcut for it (it evaluates both branches at every scale). The nested
+#   scale is s + 1 >= 2 when dns_scale is set (its lower bound is 1); it follows the main CFG scale otherwise, and
+#   only a main CFG of 0 makes it 1, where Forge's CFG-1 shortcut drops the uncond (the prompt, after the swap)
+#   and samples eps_empty, which is eq. 19 at s = 0.
+# - `live_preview_content` picks only what the live preview shows.
+# - image CFG and the refiner act for edit models and for a refiner checkpoint, and the nested object has neither.
+# The sampler's own options (eta, sigma churn/noise, schedules, ENSD, RNG source, ...) shape the DNS image just as
+# they shape a plain generation, so the oracle "plain WebUI with prompt "", negative p, CFG s + 1" includes them;
+# they are in the cache key (dns_key.py).
+
+# Request fields the nested pass takes from the outer one (the WebUI fills them from the options when the request
+# leaves them unset), so the DNS pass samples as a plain generation of the same request would.
+COPIED_FIELDS = ("eta", "s_churn", "s_tmin", "s_tmax", "s_noise", "token_merging_ratio")
 
 
 def on_cfg_denoiser(params: Any) -> None:
@@ -96,8 +131,30 @@ def _group_by_batch(indices: Sequence[int], batch_size: int) -> list[list[int]]:
     return [groups[key] for key in sorted(groups)]
 
 
+@contextmanager
+def _neutral_options(opts: Any) -> Iterator[None]:
+    """NEUTRAL_OPTIONS in effect while the nested pass samples; the user's values back afterwards.
+
+    Written into `opts.data` rather than through the nested object's override_settings: those go through
+    `opts.set`, which --freeze-settings (and --freeze-settings-in-sections) turn into an AssertionError.
+    """
+    names = [name for name in NEUTRAL_OPTIONS if name in opts.data_labels]
+    saved = {name: opts.data[name] for name in names if name in opts.data}
+    opts.data.update({name: NEUTRAL_OPTIONS[name] for name in names})
+    try:
+        yield
+    finally:
+        for name in names:
+            if name in saved:
+                opts.data[name] = saved[name]
+            else:
+                opts.data.pop(name, None)
+
+
 def _sample(p: Any, batch: list[int], pass_: DnsPass) -> list[Any]:
     from modules import processing, sd_models, shared
+
+    from lib_dnp.webui import dns_key  # imports this module
 
     nested = processing.StableDiffusionProcessingTxt2Img(
         sd_model=shared.sd_model,
@@ -121,15 +178,21 @@ def _sample(p: Any, batch: list[int], pass_: DnsPass) -> list[Any]:
         tiling=p.tiling,
         do_not_save_samples=True,
         do_not_save_grid=True,
-        override_settings=platform.dns_pass_settings(),
+        # None of its own: the outer request's override_settings are in effect already (its process_images set
+        # them), and process_images restores only what the nested object overrides, so they stay in effect for
+        # the main pass and are restored by the outer process_images as without DNP.
+        override_settings={},
     )
     nested.scripts = None  # no script of any extension runs inside the DNS pass
+    for name in COPIED_FIELDS:
+        setattr(nested, name, getattr(p, name, None))
     nested.s_min_uncond = 0.0  # NGMS would drop the uncond half, which holds the prompt after the swap
     setattr(nested, MARK, True)
     nested._dnp_swaps = 0
     nested._dnp_swap_error = None
     try:
-        processed = processing.process_images(nested)
+        with _neutral_options(shared.opts), dns_key.READS.recording(shared.opts):
+            processed = processing.process_images(nested)
     finally:
         nested.close()
         # process_images resets token merging when it returns; the outer pass set it up already.

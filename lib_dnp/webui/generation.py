@@ -11,12 +11,11 @@ import logging
 from typing import Any
 
 from lib_dnp import infotext
-from lib_dnp.cache import DnsKey, fingerprint
 from lib_dnp.errors import DnpError
 from lib_dnp.negatives import chunk_note, compose_negative, user_negative_of
 from lib_dnp.params import DnpParams, DnpParamsError, dns_scale, dns_size, dns_steps, parse_params
 from lib_dnp.pipeline import ImageResult, ImageSpec, run_batch
-from lib_dnp.webui import dns_pass, platform, runtime
+from lib_dnp.webui import dns_key, dns_pass, platform, runtime
 
 log = logging.getLogger("lib_dnp")
 
@@ -49,41 +48,6 @@ def process(p: Any, args: Any) -> None:
     apply_results(p, params, results)
 
 
-def _key(p: Any, index: int, pass_: dns_pass.DnsPass) -> DnsKey:
-    from modules import shared
-
-    opts = shared.opts
-    model = getattr(getattr(shared.sd_model, "sd_checkpoint_info", None), "filename", "")
-    extra = {
-        option: opts.data.get(option)
-        for option in (
-            "CLIP_stop_at_last_layers",
-            "eta_noise_seed_delta",
-            "randn_source",
-            "eta_ancestral",
-            "eta_ddim",
-        )
-    }
-    extra.update(
-        resize=(p.seed_resize_from_w, p.seed_resize_from_h), tiling=bool(p.tiling), vae=p.sd_vae_hash
-    )
-    return DnsKey(
-        model=f"{model}|{p.sd_model_hash}",
-        prompt=dns_pass.dns_prompt(p.all_prompts[index]),
-        seed=int(p.all_seeds[index]),
-        # A variation seed changes nothing at strength 0, and the WebUI draws a random one per request then.
-        subseed=int(p.all_subseeds[index]) if p.subseed_strength else 0,
-        subseed_strength=float(p.subseed_strength),
-        sampler=str(p.sampler_name),
-        scheduler=str(getattr(p, "scheduler", "")),
-        steps=pass_.steps,
-        width=pass_.width,
-        height=pass_.height,
-        scale=pass_.scale,
-        extra=fingerprint({"options": json.dumps(extra, default=str)}),
-    )
-
-
 def run_job(p: Any, params: DnpParams, with_images: bool = False) -> list[ImageResult]:
     """DNS pass (or cache), captioning and composition for every image of the job. Never raises for a failure
     of the pass or the captioner: see each result's `error`."""
@@ -93,7 +57,9 @@ def run_job(p: Any, params: DnpParams, with_images: bool = False) -> list[ImageR
         dns_steps(params, p.steps), dns_scale(params, p.cfg_scale), *dns_size(params, p.width, p.height)
     )
     specs = [
-        ImageSpec(prompt=p.all_prompts[i], negative=p.all_negative_prompts[i], key=_key(p, i, pass_))
+        ImageSpec(
+            prompt=p.all_prompts[i], negative=p.all_negative_prompts[i], key=dns_key.dns_key(p, i, pass_)
+        )
         for i in range(len(p.all_prompts))
     ]
     if with_images and not params.return_dns_images:

@@ -9,12 +9,12 @@ Known differences that need no code here, because the adapter's way already work
   `on_cfg_denoised` and `params.x` is the bare latent batch there, which the adapter does not use.)
 - Forge drops the uncond pass when the CFG scale is 1; the DNS pass samples at s + 1 >= 2, so that never applies.
 - NGMS (`s_min_uncond`) forces CFG 1 on some steps in both; the DNS pass sets it to 0 on its own processing object.
+- `skip_early_cond` forces CFG 1 on the first steps in both; the DNS pass neutralises it (dns_pass.NEUTRAL_OPTIONS).
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 NAME_A1111 = "AUTOMATIC1111"
 NAME_FORGE = "Forge"
@@ -49,13 +49,3 @@ def prompt_token_count(text: str) -> int:
 
         count, _ = sd_hijack.model_hijack.get_prompt_lengths(text)
     return int(count) if isinstance(count, int) else 0
-
-
-def dns_pass_settings() -> dict[str, Any]:
-    """Options the nested DNS pass overrides for its own duration (`override_settings`, restored afterwards).
-
-    "Ignore negative prompt during early sampling" (`skip_early_cond`) forces CFG 1 on the first steps, in A1111
-    (it drops the uncond half) and in Forge (it sets the scale to 1). After the DNS swap the uncond half holds the
-    prompt, so those steps would sample the empty prompt alone instead of eq. 19; the DNS pass always guides.
-    """
-    return {"skip_early_cond": 0.0}
