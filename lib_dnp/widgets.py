@@ -78,9 +78,9 @@ def _number_specs(name: str, label: str, help_text: str, value: Any, advanced: b
     ]
 
 
-def widget_specs() -> list[WidgetSpec]:
-    """One spec per input slot, in `input_slots()` order."""
-    defaults = DnpParams()
+def widget_specs(defaults: DnpParams | None = None) -> list[WidgetSpec]:
+    """One spec per input slot, in `input_slots()` order, showing `defaults` (the model's own when None)."""
+    defaults = defaults if defaults is not None else DnpParams()
     specs: list[WidgetSpec] = []
     for name, field in DnpParams.__fields__.items():
         info = field.field_info

@@ -166,3 +166,10 @@ def test_every_xyz_cell_gets_its_own_infotext_dict():
     assert cell.extra_generation_params == {"Sampler": "Euler"}
     cell.extra_generation_params["DNP"] = "x"
     assert shared["DNP"] == "mode=auto"  # the other cells' dict is untouched
+
+
+def test_the_widgets_show_the_defaults_they_are_given():
+    """The accordion's defaults can come from elsewhere (Settings › DNP) without a second list of widgets."""
+    specs = {spec.slot: spec for spec in widget_specs(DnpParams(preset="fast", dns_scale=4.0))}
+    assert specs["preset"].value == "fast" and specs["dns_scale_set"].value is True
+    assert specs["dns_scale"].value == 4.0 and [s.slot for s in specs.values()] == input_slots()

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lib_dnp import infotext
-from lib_dnp.params import DnpParamsError
+from lib_dnp.params import DnpParams, DnpParamsError
 from lib_dnp.webui import views
 from lib_dnp.widgets import (
     CAPTION_SLOTS,
@@ -37,10 +37,9 @@ from lib_dnp.widgets import (
 ACCORDION_LABEL = "DNP"
 NOT_RUN = "DNP did not run for the last generation."
 WHAT_IS_DNP = (
-    "**What is DNP?** *Diffusion-negative prompting* first samples the image your prompt is *least* like "
-    "(the DNS image: guidance with your prompt and the empty prompt swapped, same seed), has a captioner describe "
-    "it, and uses that caption as the negative prompt of the real image. From A. Desai and N. Vasconcelos, "
-    "*Improving image synthesis with diffusion-negative sampling* (UC San Diego)."
+    "**What is DNP?** It first draws the image your prompt is *least* like (the DNS image, same seed), has a "
+    "captioner describe it, and puts that caption in your negative prompt. From A. Desai and N. Vasconcelos, "
+    "*Improving image synthesis with diffusion-negative sampling*."
 )
 BUTTON_HELP = {
     "preview": "Run only the DNS pass and the captioning for the current prompt, seed and size; show the DNS images "
@@ -62,6 +61,12 @@ PREVIEW_INPUTS = (
     "sampling",
     "scheduler",
 )
+
+
+def accordion_defaults() -> DnpParams:
+    """What a new accordion shows before ui-config applies: the params model's defaults. The one place to switch
+    to the Settings › DNP defaults (default captioner and preset) once lib_dnp.webui.settings provides them."""
+    return DnpParams()
 
 
 def input_accordion(**kwargs: Any) -> Any:
@@ -100,7 +105,7 @@ class Accordion:
         import gradio as gr
 
         self.tab = tab
-        self.specs = {spec.slot: spec for spec in widget_specs()}
+        self.specs = {spec.slot: spec for spec in widget_specs(accordion_defaults())}
         self.inputs: dict[str, Any] = {}
         help_map: dict[str, str] = {}
         enabled = self.specs["enabled"]
@@ -117,8 +122,13 @@ class Accordion:
             with gr.Row():
                 self.preview_button = gr.Button("Preview DNS", elem_id=self.elem_id("preview"))
                 self.unload_button = gr.Button("Unload captioner", elem_id=self.elem_id("unload"))
-            self.gallery = gr.Gallery(
-                label="DNS images", elem_id=self.elem_id("gallery"), columns=4, height="auto", preview=False
+            self.gallery = gr.Gallery(  # shown once there is something to show
+                label="DNS images",
+                elem_id=self.elem_id("gallery"),
+                columns=6,
+                height=240,  # two rows of thumbnails, then it scrolls
+                preview=False,
+                visible=False,
             )
             manual = self.specs["mode"].value == "manual"
             with gr.Column(visible=manual, elem_id=self.elem_id("captions")) as self.captions_group:
@@ -202,14 +212,15 @@ class Accordion:
             data = params_from_inputs(dict(zip(slots, values[: len(slots)])))
             images, captions, seed, message = preview(data, *values[len(slots) :])
             status = status_html(message)
+            gallery = gr.update(value=images, visible=bool(images))
             if not images:  # nothing to edit: leave the settings as they are
-                return [images, gr.update(), gr.update(), *[gr.update()] * len(boxes), seed, status]
+                return [gallery, gr.update(), gr.update(), *[gr.update()] * len(boxes), seed, status]
             shown = max(1, len(captions))
             box_updates = [
                 gr.update(value=captions[n] if n < len(captions) else "", visible=n < shown)
                 for n in range(len(boxes))
             ]
-            return [images, "manual", True, *box_updates, seed, status]
+            return [gallery, "manual", True, *box_updates, seed, status]
 
         self.preview_button.click(
             fn=run_preview,
@@ -227,12 +238,13 @@ class Accordion:
     def follow(self, generation_info: Any) -> None:
         """After every generation of this tab in this browser session, show its DNS images and captions, or clear
         them when DNP did not run (gradio 3 galleries have no change event; the generation-info box has)."""
+        import gradio as gr
 
-        def show(info: Any) -> tuple[list[Any], str]:
+        def show(info: Any) -> tuple[Any, str]:
             view = views.tickets.take(views.ticket_of(info))
             if view is None:
-                return [], status_html(NOT_RUN)
-            return view.images, _caption_lines(view.captions)
+                return gr.update(value=[], visible=False), status_html(NOT_RUN)
+            return gr.update(value=view.images, visible=bool(view.images)), _caption_lines(view.captions)
 
         generation_info.change(fn=show, inputs=[generation_info], outputs=[self.gallery, self.status])
 
