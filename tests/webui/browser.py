@@ -36,7 +36,7 @@ def new_driver():
     options.binary_location = _binary("SD_WEBUI_CHROMIUM", "chromium")
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
         options.add_argument(argument)
-    options.add_argument("--window-size=1400,1200")
+    options.add_argument("--window-size=1400,2000")  # tall enough to screenshot the open accordion
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(
         service=Service(_binary("SD_WEBUI_CHROMEDRIVER", "chromedriver")), options=options
@@ -182,7 +182,9 @@ class Page:
         folder = os.environ.get("SD_WEBUI_SCREENSHOTS")
         if folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
-            self.find(f"#dnp_{TAB}").screenshot(str(Path(folder) / f"{name}.png"))
+            accordion = self.find(f"#dnp_{TAB}")
+            self.js("arguments[0].scrollIntoView(true)", accordion)
+            accordion.screenshot(str(Path(folder) / f"{name}.png"))
 
 
 def write_ui_config(path: Path, values: dict) -> Path:

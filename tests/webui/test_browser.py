@@ -19,8 +19,8 @@ SAVED_CAPTION = "a red fish"
 UI_CONFIG = {
     "txt2img/Width/value": 64,
     "txt2img/Height/value": 64,
-    "txt2img/Sampling steps/value": 4,
-    "txt2img/Sampling method/value": "Euler a",
+    "customscript/sampler.py/txt2img/Sampling steps/value": 4,
+    "customscript/sampler.py/txt2img/Sampling method/value": "Euler a",
     "customscript/dnp.py/txt2img/DNP/value": True,
     "customscript/dnp.py/txt2img/Mode/value": "manual",
     "customscript/dnp.py/txt2img/Caption, image 1, or every image/value": SAVED_CAPTION,
@@ -31,6 +31,17 @@ UI_CONFIG = {
 def server(webui_servers, tmp_path_factory):
     config = write_ui_config(tmp_path_factory.mktemp("ui-config") / "ui-config.json", UI_CONFIG)
     return webui_servers.get("dnp-browser", ui=True, args=("--ui-config-file", str(config)))
+
+
+@pytest.fixture(scope="module")
+def local_captioner(webui_assets, captioner):
+    """The tiny captioner as a folder relative to the WebUI (what a user types, and what the screenshots show)."""
+    link = webui_assets.webui_dir / "models" / "dnp-test-captioner"
+    if link.is_symlink():
+        link.unlink()
+    link.symlink_to(captioner, target_is_directory=True)
+    yield "./models/dnp-test-captioner"
+    link.unlink()
 
 
 @pytest.fixture(scope="module")
@@ -90,12 +101,12 @@ def test_typed_values_are_used_when_generate_is_clicked_at_once(page, captioner,
     assert field(text, "DNP caption") and field(text, "DNP caption") != edited
 
 
-def test_preview_edit_generate_with_a_caption_per_image(page, captioner):
+def test_preview_edit_generate_with_a_caption_per_image(page, local_captioner):
     """Findings: Preview said "set Mode to manual" instead of doing it; the captions sat above the Preview button
     and the DNS images they belong to, one text box for all; the gallery was empty on a cache hit."""
     page.choose("mode", "auto")
     page.wait(lambda: not page.shown(page.dnp("captions")), "the captions to hide in auto mode")
-    page.replace_text(page.dnp("captioner"), captioner)
+    page.replace_text(page.dnp("captioner"), local_captioner)
     page.set_number("#txt2img_batch_size", 2)
     page.set_number("#txt2img_seed", 21)
     page.find(page.dnp("preview")).click()
