@@ -9,7 +9,7 @@ from typing import Any
 
 from modules import script_callbacks, scripts
 
-from lib_dnp import SCRIPT_TITLE
+from lib_dnp import SCRIPT_TITLE, widgets
 from lib_dnp.webui import api, dns_pass, generation, preview, routes, runtime, settings, ui, xyz
 
 # Registered once at import; both act only on DNP's own work (the nested DNS pass, DNP infotext).
@@ -47,7 +47,7 @@ class DnpScript(scripts.Script):
         self.accordion = ui.Accordion("img2img" if is_img2img else "txt2img")
         self.infotext_fields = self.accordion.infotext_fields()
         self.paste_field_names = []
-        return [self.accordion.state]
+        return self.accordion.script_inputs()
 
     def after_component(self, component: Any, **kwargs: Any) -> None:
         elem_id = kwargs.get("elem_id")
@@ -60,10 +60,10 @@ class DnpScript(scripts.Script):
         if elem_id == f"{tab}_gallery":
             self.accordion.wire(self.captured, preview.preview, _unload)
         elif elem_id == f"generation_info_{tab}":
-            self.accordion.follow(component, lambda: _last(tab))
+            self.accordion.follow(component)
 
     def process(self, p: Any, *args: Any) -> None:
-        generation.process(p, args[0] if args else None)
+        generation.process(p, widgets.params_data(args))
 
     def postprocess(self, p: Any, processed: Any, *args: Any) -> None:
         generation.postprocess(p, processed, "img2img" if self.is_img2img else "txt2img")
@@ -71,8 +71,3 @@ class DnpScript(scripts.Script):
 
 def _unload() -> str:
     return "Captioner unloaded." if runtime.unload() else "No captioner was loaded."
-
-
-def _last(tab: str) -> tuple[list[Any], str]:
-    images, captions = runtime.last_results.get(tab, ([], []))
-    return images, "\n".join(f"{i + 1}. {c}" for i, c in enumerate(captions) if c)

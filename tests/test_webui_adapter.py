@@ -12,27 +12,6 @@ from lib_dnp.errors import DnpError
 from lib_dnp.params import DnpParams, DnpParamsError, parse_params
 from lib_dnp.pipeline import ImageResult
 from lib_dnp.webui import dns_pass, generation
-from lib_dnp.widgets import from_widget, params_from_widgets, to_widget, widget_specs
-
-
-def test_every_field_has_a_widget_with_the_models_default():
-    specs = {spec.name: spec for spec in widget_specs()}
-    assert list(specs) == list(DnpParams.__fields__)
-    defaults = DnpParams()
-    for name, spec in specs.items():
-        assert from_widget(name, spec.value) == getattr(defaults, name)
-    assert specs["dns_scale"].minimum == 0.0 and specs["dns_scale"].maximum == 30.0
-    assert specs["mode"].choices == ("auto", "manual")
-
-
-def test_widget_values_become_valid_params():
-    values = {spec.name: spec.value for spec in widget_specs()}
-    values.update(
-        enabled=True, mode="manual", captions="a house\n\n a tree \n", max_tokens=20.0, dns_scale=5.0
-    )
-    params = parse_params(params_from_widgets(values))
-    assert params.captions == ["a house", "a tree"] and params.max_tokens == 20 and params.dns_scale == 5.0
-    assert to_widget("captions", params.captions) == "a house\na tree"
 
 
 def test_per_image_values_follow_the_job_index():

@@ -103,7 +103,10 @@ def run(p: Any, indices: Sequence[int], pass_: DnsPass, label: str) -> list[Any]
         if shared.state.stopping_generation:
             raise Interrupted(STAGE_DNS)
         check_stop(STAGE_DNS)
-        shared.state.job = f"{label} {number}/{len(batches)}" if len(batches) > 1 else label
+        if len(batches) > 1:
+            shared.state.job = shared.state.textinfo = f"{label}: batch {number} of {len(batches)}"
+        else:
+            shared.state.job = label
         images.extend(_sample(p, batch, pass_))
         check_stop(STAGE_DNS)
     return images

@@ -15,7 +15,7 @@ from lib_dnp.errors import DnpError
 from lib_dnp.negatives import chunk_note, compose_negative, user_negative_of
 from lib_dnp.params import DnpParams, DnpParamsError, dns_scale, dns_size, dns_steps, parse_params
 from lib_dnp.pipeline import ImageResult, ImageSpec, run_batch
-from lib_dnp.webui import dns_key, dns_pass, platform, runtime
+from lib_dnp.webui import dns_key, dns_pass, platform, progress, runtime, views, xyz
 
 log = logging.getLogger("lib_dnp")
 
@@ -23,8 +23,7 @@ RESULTS = "_dnp_results"  # per-request results live on the processing object, n
 RETURN_IMAGES = "_dnp_return_images"
 INFO = "_dnp_info"
 OVERRIDES = "_dnp_overrides"  # X/Y/Z values, merged into the args before validation
-DNS_JOB = "DNP: diffusion-negative pass"
-CAPTION_JOB = "DNP: captioning"
+KEYS = "_dnp_keys"  # each image's DNS cache key, for showing cached DNS images in the accordion
 
 
 def params_for(p: Any, args: Any) -> DnpParams:
@@ -37,6 +36,7 @@ def params_for(p: Any, args: Any) -> DnpParams:
 
 
 def process(p: Any, args: Any) -> None:
+    xyz.own_infotext(p, (infotext.SETTINGS_KEY, infotext.CAPTION_KEY, infotext.ERROR_KEY))
     try:
         params = params_for(p, args)
     except DnpParamsError as error:
@@ -66,18 +66,10 @@ def run_job(p: Any, params: DnpParams, with_images: bool = False) -> list[ImageR
         params = params.copy(update={"return_dns_images": True})
     captioner = runtime.captioner_for(params) if params.mode == "auto" else None
 
-    state = shared.state
-    saved_job_count = state.job_count
-
-    def on_stage(stage: str, count: int) -> None:
-        # The DNS pass and the captioning show in the progress bar as jobs of their own.
-        if stage == "dns":
-            state.job_count = -(-count // p.batch_size) + (1 if captioner is not None else 0)
-            state.job_no = 0
-        else:
-            state.job = CAPTION_JOB
-            state.textinfo = f"{CAPTION_JOB} ({count} images)"
-
+    setattr(p, KEYS, [spec.key for spec in specs])
+    stages = progress.Stages(
+        shared.state, main_jobs=progress.main_jobs(p, shared.state), batch_size=p.batch_size
+    )
     try:
         results = run_batch(
             specs,
@@ -85,20 +77,19 @@ def run_job(p: Any, params: DnpParams, with_images: bool = False) -> list[ImageR
             sample_dns=lambda indices: _sample_dns(p, indices, pass_),
             captioner=captioner,
             cache=runtime.cache(),
-            on_stage=on_stage,
+            on_stage=stages.on_stage,
             reranker=runtime.reranker_for(params),
         )
     finally:
         if captioner is not None:
             runtime.after_captioning()
-        # The main pass counts its jobs from scratch, exactly as without the extension.
-        state.job_count, state.job_no, state.job = saved_job_count, 0, ""
+        stages.main_pass(p)
     return results
 
 
 def _sample_dns(p: Any, indices: list[int], pass_: dns_pass.DnsPass) -> list[Any]:
     runtime.stats["dns_images"] += len(indices)
-    return dns_pass.run(p, indices, pass_, DNS_JOB)
+    return dns_pass.run(p, indices, pass_, progress.DNS_JOB)
 
 
 def apply_results(p: Any, params: DnpParams, results: list[ImageResult]) -> None:
@@ -196,8 +187,11 @@ def postprocess(p: Any, processed: Any, tab: str) -> None:
     if not results:
         return
     images = [r.dns_image for r in results if r.dns_image is not None]
-    runtime.last_results[tab] = (images, [r.caption or "" for r in results])
     entry = dict(getattr(p, INFO, None) or {})
+    if not getattr(p, "is_api", False):  # a browser session's generation: its accordion shows the DNS images
+        entry["view"] = views.tickets.keep(
+            views.View(_shown_images(p, results), [r.caption or "" for r in results])
+        )
     if getattr(p, RETURN_IMAGES, False):
         for r in results:
             if r.dns_image is not None:
@@ -205,6 +199,21 @@ def postprocess(p: Any, processed: Any, tab: str) -> None:
                 processed.infotexts.append(f"DNS image {r.index + 1}, seed {p.all_seeds[r.index]}")
         entry["dns_images_returned"] = len(images)
     _add_info(processed, entry)
+
+
+def _shown_images(p: Any, results: list[ImageResult]) -> list[Any]:
+    """The DNS image of every image that has one: made by this job, or the cached one (a cache hit on the
+    caption needs no image, but the user still wants to see what the caption describes)."""
+    keys = getattr(p, KEYS, None) or []
+    cache = runtime.cache()
+    images = []
+    for r in results:
+        image = r.dns_image
+        if image is None and r.from_cache and r.index < len(keys):
+            image = cache.image(keys[r.index])
+        if image is not None:
+            images.append(image)
+    return images
 
 
 def _add_info(processed: Any, entry: dict[str, Any]) -> None:

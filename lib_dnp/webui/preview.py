@@ -7,14 +7,14 @@ from typing import Any
 
 from lib_dnp.params import DnpParams, DnpParamsError, parse_params
 from lib_dnp.pipeline import ImageResult
-from lib_dnp.webui import generation, runtime
+from lib_dnp.webui import generation
 
 # A preview is auto-DNP whatever the accordion says: it makes the captions that manual mode then uses.
 PREVIEW_MODE = {"enabled": True, "mode": "auto", "captions": []}
 
 
 def preview(
-    args: dict[str, Any],
+    data: dict[str, Any],
     prompt: str,
     negative: str,
     seed: Any,
@@ -25,12 +25,14 @@ def preview(
     batch_size: Any,
     sampler: str,
     scheduler: str,
-) -> tuple[list[Any], str, int, str]:
-    """The accordion's Preview button → (DNS images, captions one per line, the seed used, a status line)."""
+) -> tuple[list[Any], list[str], Any, str]:
+    """The accordion's Preview button → (DNS images, one caption per image, the seed used, a status line).
+
+    `data` is the accordion's params dict; what the preview shows goes back to the session that asked only."""
     try:
-        params = parse_params({**(args or {}), **PREVIEW_MODE})
+        params = parse_params({**(data or {}), **PREVIEW_MODE})
     except DnpParamsError as error:
-        return [], "", seed, f"[DNP] cannot preview: {error}"
+        return [], [], seed, f"[DNP] cannot preview: {error}"
     settings = Settings(
         prompt, negative, int(float(seed)), int(steps), float(cfg_scale), int(width), int(height)
     )
@@ -38,14 +40,13 @@ def preview(
     images = [r.dns_image for r in results if r.dns_image is not None]
     captions = [r.caption or "" for r in results]
     errors = sorted({r.error for r in results if r.error})
-    runtime.last_results["preview"] = (images, captions)
     if errors:
         status = "[DNP] " + "; ".join(errors)
     else:
         status = (
-            f"Seed {fixed_seed}. Edit the captions (one per image), then set Mode to manual and Generate."
+            f"Seed {fixed_seed} fixed, Mode set to manual: edit the captions (one per image), then Generate."
         )
-    return images, "\n".join(captions), fixed_seed, status
+    return images, captions, fixed_seed, status
 
 
 @dataclass(frozen=True)

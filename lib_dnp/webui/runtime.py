@@ -1,4 +1,4 @@
-"""Process-wide WebUI resources: the captioner pool, the DNS cache, and the last results shown in the UI.
+"""Process-wide WebUI resources: the captioner pool and the DNS cache.
 
 None of this is per-request state: a request's own options and results live on its processing object. The pool
 and cache are shared on purpose (a model kept loaded, results reused), and their keys cover everything that
@@ -23,8 +23,6 @@ pool = CaptionerPool()
 _cache: DnsCache | None = None
 # Process-wide counters for /dnp/v1/status (how much DNS work the cache saved), never per-request state.
 stats = {"dns_images": 0}
-# The accordion shows the DNS images and captions of the latest generation of each tab (UI only).
-last_results: dict[str, tuple[list[Any], list[str]]] = {}
 
 
 def cache() -> DnsCache:

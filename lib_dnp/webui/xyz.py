@@ -46,10 +46,24 @@ def label(name: str) -> str:
 
 
 def cell_value(name: str, value: Any) -> Any:
-    """An X/Y/Z cell value (already converted to the axis type) → the params value."""
+    """An X/Y/Z cell value (already converted to the axis type) → the params value; 0 on an optional number is
+    "unset", so a range such as 0, 5, 9 compares the preset (or the CFG scale) with own values."""
     if isinstance(value, str):
         return coerce_text(name, value)
+    if field_extra(name, "unset") is not None and value == 0:
+        return None
     return from_widget(name, value)
+
+
+def own_infotext(p: Any, keys: Sequence[str]) -> None:
+    """Give this processing object its own `extra_generation_params` without DNP's entries.
+
+    The X/Y/Z plot copies p shallowly for every cell, so all cells share one dict: the entries a DNP cell writes
+    would otherwise stay in the next cells' infotext (a "DNP off" cell reporting a DNP caption and pasting back
+    as DNP on). Called at the start of every generation, before DNP writes anything."""
+    p.extra_generation_params = {
+        key: value for key, value in p.extra_generation_params.items() if key not in keys
+    }
 
 
 def check_values(name: str, values: Sequence[Any]) -> list[str]:

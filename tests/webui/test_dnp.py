@@ -127,18 +127,21 @@ def test_missing_captioner_keeps_the_image_with_the_users_negative(webui, captio
     assert field(webui.infotexts(webui.txt2img(**BASE, alwayson_scripts=dnp(captioner)))[0], "DNP caption")
 
 
-def test_script_is_listed_with_one_dict_argument(webui):
+def test_script_is_listed_with_its_widgets_enable_first(webui):
+    """The script's inputs are the accordion's widgets (the API sends one dict in their place, see test_api)."""
+    from lib_dnp.widgets import input_slots
+
     info = webui.get("/sdapi/v1/script-info").json()
     entries = [e for e in info if e["name"] == "dnp"]
     assert {e["is_img2img"] for e in entries} == {False, True}
     for entry in entries:
-        assert entry["is_alwayson"] and len(entry["args"]) == 1
-        assert entry["args"][0]["value"]["enabled"] is False
+        assert entry["is_alwayson"] and len(entry["args"]) == len(input_slots())
+        assert entry["args"][0]["label"] == "DNP" and entry["args"][0]["value"] is False
 
 
 def test_ui_mode_builds_the_accordion(webui_ui):
     page = webui_ui.get("/").text
-    assert "dnp_txt2img_accordion" in page and "dnp_img2img_accordion" in page
+    assert '"dnp_txt2img"' in page and '"dnp_img2img"' in page  # the InputAccordions' elem_ids
     log = webui_ui.log_text()
     assert "Error" not in "\n".join(line for line in log.splitlines() if "dnp" in line.lower()), log[-3000:]
 
@@ -163,47 +166,42 @@ def test_ui_mode_wires_preview_unload_and_last_results(webui_ui):
 
 
 def test_preview_button_over_gradio(webui_ui, captioner):
-    """Manual DNP from the UI: set the captioner in the accordion, press Preview DNS, get images and captions."""
+    """Manual DNP from the UI, over gradio's own HTTP route: Preview DNS with the accordion's values gives the DNS
+    images and one caption box per image, switches Mode to manual, and those captions are what Generate uses."""
+    from lib_dnp.widgets import CAPTION_SLOTS
+
     config = webui_ui.get("/config").json()
-    elem = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
-
-    def handler(elem_id: str, trigger: str) -> tuple[int, dict]:
-        for index, dependency in enumerate(config["dependencies"]):
-            if any(elem.get(t) == elem_id and event == trigger for t, event in triggers(dependency)):
-                return index, dependency
-        raise AssertionError(f"no {trigger} handler on {elem_id}")
-
-    session = {"session_hash": "dnp-test"}
-    index, dependency = handler("dnp_txt2img_captioner", "change")
+    components = {c["id"]: c.get("props", {}) for c in config["components"]}
+    (index, dependency), *_ = [
+        (i, d)
+        for i, d in enumerate(config["dependencies"])
+        if any(
+            components.get(t, {}).get("elem_id") == "dnp_txt2img_preview" and event == "click"
+            for t, event in triggers(d)
+        )
+    ]
+    tab = {"prompt": "a photo of a cat", "neg_prompt": "blurry", "seed": 11, "steps": 4, "cfg_scale": 7}
+    tab.update(width=64, height=64, batch_size=2, sampling="Euler a", scheduler="Automatic")
     values = []
     for component_id in dependency["inputs"]:
-        name = elem[component_id].removeprefix("dnp_txt2img_")
+        props = components[component_id]
+        name = (props.get("elem_id") or "").removeprefix("txt2img_")
         values.append(
             captioner
-            if name == "captioner"
-            else next(c["props"].get("value") for c in config["components"] if c["id"] == component_id)
+            if props.get("elem_id") == "dnp_txt2img_captioner"
+            else tab.get(name, props.get("value"))
         )
-    r = webui_ui.post("/run/predict", json={"fn_index": index, "data": values, **session})
+    r = webui_ui.post("/run/predict", json={"fn_index": index, "data": values, "session_hash": "dnp-test"})
     assert r.status_code == 200, r.text[:500]
-
-    index, dependency = handler("dnp_txt2img_preview", "click")
-    data = [None, "a photo of a cat", "blurry", 11, 4, 7, 64, 64, 2, "Euler a", "Automatic"]
-    r = webui_ui.post("/run/predict", json={"fn_index": index, "data": data, **session})
-    assert r.status_code == 200, r.text[:500]
-    gallery, captions, seed, status = r.json()["data"]
-    assert len(gallery) == 2 and seed == 11, status
-    lines = captions.splitlines()
-    assert len(lines) == 2 and all(lines), status
+    gallery, mode, enabled, *boxes, seed, status = r.json()["data"]
+    assert len(boxes) == CAPTION_SLOTS and len(gallery) == 2 and seed == 11, status
+    assert mode == "manual" and enabled is True
+    lines = [box["value"] for box in boxes[:2]]
+    assert all(lines) and [box["visible"] for box in boxes[:3]] == [True, True, False], boxes
 
     # Generating with those captions in manual mode uses them as the negatives, image by image.
     api = webui_ui.txt2img(
-        prompt="a photo of a cat",
-        negative_prompt="blurry",
-        steps=4,
-        width=64,
-        height=64,
-        seed=11,
-        batch_size=2,
+        **{**BASE, "seed": 11, "batch_size": 2},
         alwayson_scripts={"DNP": {"args": [{"enabled": True, "mode": "manual", "captions": lines}]}},
     )
     assert webui_ui.info(api)["all_negative_prompts"] == [f"blurry, {line}" for line in lines]

@@ -71,12 +71,25 @@ def test_a_dnp_axis_gives_cells_with_its_values(webui, captioner):
         assert np.array_equal(webui.decode_image(image), webui.decode_image(alone["images"][0]))
 
 
-def test_enable_axis_compares_with_and_without_dnp(webui, captioner):
+@pytest.mark.parametrize("order", ["False, True", "True, False"])
+def test_enable_axis_cells_carry_their_own_dnp_infotext_and_paste_back(webui, captioner, order):
+    """Each cell reports DNP only when it ran DNP, in either order of the values (issue 13: the False cell after a
+    True one reported the True cell's `DNP` and `DNP caption`), and its parameters regenerate that very cell."""
     labels = axis_labels(webui)
-    r = xyz(webui, labels, captioner, ("[DNP] Enable DNP", "False, True"), enabled=False)
-    texts = [text for _, text in cells_of(webui, r)]
-    assert len(texts) == 2 and "DNP caption" not in texts[0] and field(texts[1], "DNP caption"), texts
-    assert negative_of(texts[0]) == "blurry" and negative_of(texts[1]).startswith("blurry, ")
+    r = xyz(webui, labels, captioner, ("[DNP] Enable DNP", order), enabled=False)
+    cells = cells_of(webui, r)
+    assert len(cells) == 2
+    for (image, text), value in zip(cells, order.split(", ")):
+        if value == "True":
+            assert field(text, "DNP") and field(text, "DNP caption"), text
+            assert negative_of(text).startswith("blurry, ")
+        else:
+            assert field(text, "DNP") is None and field(text, "DNP caption") is None, text
+            assert negative_of(text) == "blurry"
+        again = webui.txt2img(infotext=text, width=64, height=64)
+        (again_text,) = webui.infotexts(again)
+        assert field(again_text, "DNP") == field(text, "DNP") and negative_of(again_text) == negative_of(text)
+        assert np.array_equal(webui.decode_image(image), webui.decode_image(again["images"][0]))
 
 
 def test_a_cfg_axis_reuses_the_dns_pass_per_seed(webui, captioner):
