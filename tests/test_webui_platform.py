@@ -62,3 +62,18 @@ def test_token_count_on_a1111_asks_the_hijack_with_one_argument(a1111, monkeypat
     hijack = types.SimpleNamespace(get_prompt_lengths=lambda text: (len(text.split()) + 1, 75))
     _webui_modules(monkeypatch, sd_hijack=_module("modules.sd_hijack", model_hijack=hijack))
     assert platform.prompt_token_count("a photo of a cat") == 6
+
+
+def test_loaded_model_on_forge_loads_the_checkpoint(forge, monkeypatch):
+    """Forge's shared.sd_model is a placeholder until a generation loads the checkpoint: ask its loader."""
+    model = object()
+    calls = []
+    loader = _module("modules.sd_models", forge_model_reload=lambda: calls.append(1) or (model, True))
+    _webui_modules(monkeypatch, sd_models=loader, shared=_module("modules.shared", sd_model="placeholder"))
+    assert platform.loaded_model() is model and calls == [1]
+
+
+def test_loaded_model_on_a1111_is_the_shared_model(a1111, monkeypatch):
+    model = object()
+    _webui_modules(monkeypatch, shared=_module("modules.shared", sd_model=model))
+    assert platform.loaded_model() is model

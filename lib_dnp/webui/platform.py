@@ -15,6 +15,7 @@ Known differences that need no code here, because the adapter's way already work
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 NAME_A1111 = "AUTOMATIC1111"
 NAME_FORGE = "Forge"
@@ -49,3 +50,21 @@ def prompt_token_count(text: str) -> int:
 
         count, _ = sd_hijack.model_hijack.get_prompt_lengths(text)
     return int(count) if isinstance(count, int) else 0
+
+
+def loaded_model() -> Any:
+    """The checkpoint's model, loaded now if it is not yet.
+
+    A1111's `shared.sd_model` loads the model on first access. Forge starts with a placeholder
+    (`FakeInitialModel`, without `sd_model_hash` and the rest) and loads the checkpoint at the start of each
+    generation, through `forge_model_reload`, which is called here for work that does not start with a generation
+    (the Preview DNS button before any image was made).
+    """
+    if is_forge():
+        from modules import sd_models
+
+        model, _ = sd_models.forge_model_reload()
+        return model
+    from modules import shared
+
+    return shared.sd_model

@@ -7,7 +7,7 @@ from typing import Any
 
 from lib_dnp.params import DnpParams, DnpParamsError, parse_params
 from lib_dnp.pipeline import ImageResult
-from lib_dnp.webui import generation
+from lib_dnp.webui import generation, platform
 
 # A preview is auto-DNP whatever the accordion says: it makes the captions that manual mode then uses.
 PREVIEW_MODE = {"enabled": True, "mode": "auto", "captions": []}
@@ -94,7 +94,8 @@ def dns_preview(
             p.setup_prompts()
             p.all_seeds = [fixed_seed + i for i in range(len(p.all_prompts))]
             p.all_subseeds = [int(processing.get_fixed_seed(-1))] * len(p.all_prompts)
-            p.sd_model_hash = shared.sd_model.sd_model_hash
+            p.sd_model = platform.loaded_model()  # Forge: the real model, not its start-up placeholder
+            p.sd_model_hash = p.sd_model.sd_model_hash
             p.sd_vae_hash = sd_vae.get_loaded_vae_hash()
             results = generation.run_job(p, params, with_images=True)
         finally:
