@@ -68,11 +68,6 @@ def default_preset() -> str:
     return preset if preset in (choices("preset") or []) else _params_default("preset")
 
 
-def request_defaults() -> dict[str, Any]:
-    """Defaults for the fields a request leaves out, where Settings › DNP sets them."""
-    return {"captioner": default_captioner(), "preset": default_preset()}
-
-
 def cache_size() -> int:
     """DNS images kept for re-use: --dnp-cache-size where given, else Settings › DNP (0 disables the cache)."""
     flag = _flag("dnp_cache_size")
