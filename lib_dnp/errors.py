@@ -86,6 +86,13 @@ class WebuiRequestFailed(DnpError):
     remedy = "check the URL, and that the WebUI runs with --api and the DNP extension"
 
 
+class UnpaddableNegatives(DnpError):
+    """The captions would give the negatives of one batch different chunk counts, and one of them cannot be
+    padded with BREAK (an unclosed bracket turns BREAK into words): the job keeps the users' own negatives."""
+
+    remedy = "close the brackets of your negative prompt, or generate one image per batch"
+
+
 class UnexpectedError(DnpError):
     """Any other exception of a pass or a captioner, wrapped: the text names its type; `__cause__` is it."""
 

@@ -19,6 +19,9 @@ from lib_dnp.params import DnpParams, DnpParamsError, coerce_text, field_extra, 
 SETTINGS_KEY = SCRIPT_TITLE
 CAPTION_KEY = "DNP caption"
 ERROR_KEY = "DNP error"
+# BREAKs appended to an image's negative (main / hires pass) to match the chunk count of its batch
+PADDING_KEY = "DNP padding"
+HIRES_PADDING_KEY = "DNP hires padding"
 
 _ITEM = re.compile(r'\s*(\w+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*?)\s*(?:;|$)')
 _NEEDS_QUOTES = re.compile(r'[;="\\]|^\s|\s$')

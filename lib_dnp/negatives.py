@@ -76,3 +76,64 @@ def chunk_note(user_negative: str, composed: str, count_tokens: Callable[[str], 
         f"the caption makes the negative prompt {after} tokens: {chunks_after} chunks of {CHUNK_TOKENS} "
         f"instead of {chunks_before}; lower 'Caption max tokens' to keep it in one"
     )
+
+
+# The WebUI's chunk boundary. After the last chunk of a text, each further BREAK adds one chunk that is token for
+# token the WebUI's own `empty_chunk()` (start, 76 × end, weights 1), the chunk it pads shorter texts with itself.
+PADDING = "BREAK"
+
+
+class PaddingError(ValueError):
+    """A negative prompt that BREAK cannot lengthen (an unclosed "(" or "[" turns a trailing BREAK into words)."""
+
+
+def pad_to_chunks(negative: str, chunks: int, count_chunks: Callable[[str], int]) -> tuple[str, int]:
+    """`negative` with BREAKs appended until the WebUI encodes it into `chunks` chunks; also the BREAKs added.
+
+    The chunks of the text itself are unchanged, so the image differs from an unpadded one only by the attention
+    the extra empty chunks draw. Counted by the WebUI's own chunker (`count_chunks`) after every BREAK, because
+    the first BREAK after a text adds no chunk and a BREAK the user wrote last may already have closed one.
+    """
+    have = count_chunks(negative)
+    padded, added = negative, 0
+    while have < chunks and added <= chunks + 1:
+        padded = f"{padded} {PADDING}" if padded else PADDING
+        added += 1
+        have = count_chunks(padded)
+    if have != chunks:
+        raise PaddingError(
+            f"expected a negative prompt of {chunks} chunks after padding, but got {have} "
+            f"(an unclosed bracket in {_shortened(negative)!r}?)"
+        )
+    return padded, added
+
+
+def equalize_chunks(
+    negatives: list[str], batch_size: int, count_chunks: Callable[[str], int]
+) -> list[tuple[str, int]]:
+    """Each negative padded to the chunk count of the longest negative of its batch (job order, `batch_size`
+    images a batch). The WebUI stacks the negatives of one batch into one tensor, so they must have equal
+    chunk counts; it pads only the positive prompts itself."""
+    padded: list[tuple[str, int]] = []
+    for start in range(0, len(negatives), max(1, batch_size)):
+        batch = negatives[start : start + max(1, batch_size)]
+        target = max(count_chunks(text) for text in batch)
+        padded.extend(pad_to_chunks(text, target, count_chunks) for text in batch)
+    return padded
+
+
+def strip_padding(negative: str, added: int) -> str:
+    """Undo `pad_to_chunks`: `negative` without the `added` BREAKs it appended (unchanged if they are not there)."""
+    text = negative
+    for _ in range(added):
+        if text == PADDING:
+            text = ""
+        elif text.endswith(" " + PADDING):
+            text = text[: -len(" " + PADDING)]
+        else:
+            return negative
+    return text
+
+
+def _shortened(text: str, length: int = 40) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"

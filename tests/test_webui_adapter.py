@@ -8,7 +8,8 @@ import types
 import pytest
 
 from lib_dnp import infotext
-from lib_dnp.errors import DnpError
+from lib_dnp.errors import DnpError, UnexpectedError
+from lib_dnp.negatives import compose_negative
 from lib_dnp.params import DnpParams, DnpParamsError, parse_params
 from lib_dnp.pipeline import ImageResult
 from lib_dnp.webui import dns_pass, generation
@@ -74,8 +75,17 @@ class FakeP:
         self.comments[text] = 1
 
 
-def test_apply_results_writes_negatives_hires_and_infotext(monkeypatch):
+def use_word_chunks(monkeypatch):
+    """Words as CLIP tokens, chunked the WebUI's way (tests/test_negatives.py), instead of the WebUI's chunker."""
+    from tests.test_negatives import webui_chunks
+
     monkeypatch.setattr(generation, "_count_tokens", lambda text: len(text.split()))
+    monkeypatch.setattr(generation.chunks, "main_counter", lambda p: webui_chunks)
+    monkeypatch.setattr(generation.chunks, "hires_counter", lambda p: webui_chunks)
+
+
+def test_apply_results_writes_negatives_hires_and_infotext(monkeypatch):
+    use_word_chunks(monkeypatch)
     p = FakeP(hires=True)
     results = [
         ImageResult(index=0, negative="blurry, a house", caption="a house"),
@@ -90,6 +100,61 @@ def test_apply_results_writes_negatives_hires_and_infotext(monkeypatch):
     assert caption(p=p, index=0) == "a house" and caption(p=p, index=1) is None
     assert p.extra_generation_params["DNP error"](p=p, index=1) == "captioner exploded"
     assert any("captioner exploded" in text and "your own negative" in text for text in p.comments)
+
+
+def test_apply_results_pads_the_shorter_negatives_of_each_batch(monkeypatch):
+    use_word_chunks(monkeypatch)
+    p = FakeP(hires=True)
+    user = " ".join(["worst"] * 70)
+    p.all_negative_prompts = [user] * 4
+    p.all_hr_negative_prompts = [user] * 4
+    long_caption = "a skateboarder on a cobblestone street near a hydrant"  # 70 + 1 + 9 words: two chunks
+    captions = ["a cat", long_caption, "a dog", None]
+    results = [
+        ImageResult(index=i, negative=compose_negative(user, c, "append") if c else user, caption=c)
+        for i, c in enumerate(captions)
+    ]
+    results[3].failure = UnexpectedError("captioner exploded")
+    generation.apply_results(p, parse_params({"enabled": True}), results)
+    first = f"{user}, a cat BREAK BREAK"
+    assert p.all_negative_prompts == [first, f"{user}, {long_caption}", f"{user}, a dog", user]
+    assert p.all_hr_negative_prompts == p.all_negative_prompts
+    assert [r.negative for r in results] == p.all_negative_prompts  # the API's `dnp.negatives` too
+    assert p.main_negative_prompt == first
+    padding = p.extra_generation_params["DNP padding"]
+    assert [padding(p=p, index=i) for i in range(4)] == [2, None, None, None]
+    fields = {
+        "Negative prompt": first,
+        infotext.SETTINGS_KEY: infotext.settings_text(parse_params({"enabled": True})),
+        infotext.CAPTION_KEY: "a cat",
+        "DNP padding": "2",
+    }
+    generation.on_infotext_pasted("", fields)
+    assert fields["Negative prompt"] == user
+
+
+def test_apply_results_falls_back_to_the_users_negatives_when_padding_fails(monkeypatch):
+    use_word_chunks(monkeypatch)
+    from tests.test_negatives import webui_chunks
+
+    # an unclosed "(" would turn a trailing BREAK into words; model that as a BREAK that adds nothing
+    monkeypatch.setattr(
+        generation.chunks, "main_counter", lambda p: lambda t: webui_chunks(t.replace("BREAK", ""))
+    )
+    p = FakeP(hires=False)
+    user = "(" + " ".join(["worst"] * 70)
+    p.all_negative_prompts = [user, user]
+    results = [
+        ImageResult(index=0, negative=f"{user}, a cat", caption="a cat"),
+        ImageResult(
+            index=1, negative=f"{user}, a skateboarder on a cobblestone street", caption="a skateboarder"
+        ),
+    ]
+    generation.apply_results(p, parse_params({"enabled": True}), results)
+    assert p.all_negative_prompts == [user, user]
+    kept = getattr(p, generation.RESULTS)
+    assert all(r.caption is None and "different lengths" in r.error for r in kept)
+    assert any("2 image(s) generated with your own negative prompt" in text for text in p.comments)
 
 
 def test_swap_callback_acts_only_on_the_dns_pass():

@@ -52,16 +52,29 @@ def test_detects_a1111_when_the_backend_does_not_import(a1111):
     assert not platform.is_forge() and platform.name() == "AUTOMATIC1111"
 
 
-def test_token_count_on_forge_asks_the_model(forge, monkeypatch):
-    model = types.SimpleNamespace(get_prompt_lengths_on_ui=lambda text: (len(text.split()), 75))
+class _Chunker:
+    def process_texts(self, texts):
+        return [[text] for text in texts], 0
+
+
+def test_prompt_chunker_on_forge_is_the_models_text_engine(forge, monkeypatch):
+    engine = _Chunker()
+    model = types.SimpleNamespace(text_processing_engine=None, text_processing_engine_l=engine)
     _webui_modules(monkeypatch, shared=_module("modules.shared", sd_model=model))
-    assert platform.prompt_token_count("a photo of a cat") == 5
+    assert platform.prompt_chunker() is engine
 
 
-def test_token_count_on_a1111_asks_the_hijack_with_one_argument(a1111, monkeypatch):
-    hijack = types.SimpleNamespace(get_prompt_lengths=lambda text: (len(text.split()) + 1, 75))
+def test_prompt_chunker_on_a1111_is_the_hijacked_clip(a1111, monkeypatch):
+    clip = _Chunker()
+    hijack = types.SimpleNamespace(clip=clip)
     _webui_modules(monkeypatch, sd_hijack=_module("modules.sd_hijack", model_hijack=hijack))
-    assert platform.prompt_token_count("a photo of a cat") == 6
+    assert platform.prompt_chunker() is clip
+
+
+def test_no_chunker_is_an_error_naming_the_webui(a1111, monkeypatch):
+    _webui_modules(monkeypatch, sd_hijack=_module("modules.sd_hijack", model_hijack=types.SimpleNamespace()))
+    with pytest.raises(RuntimeError, match="AUTOMATIC1111"):
+        platform.prompt_chunker()
 
 
 def test_loaded_model_on_forge_loads_the_checkpoint(forge, monkeypatch):

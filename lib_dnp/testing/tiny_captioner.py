@@ -41,6 +41,13 @@ sitting standing walking running riding holding eating playing looking flying ly
 two three several many some group picture photo view close up blurry dark bright empty full top side front back
 is are it there that this his her their its very while together other one
 """
+# Words of real BLIP-large captions that the CLIP tokenizer splits into two or three tokens ("skateboarder" ->
+# "skate", "boarder"), so CLIP-token lengths exceed word counts as they do for real captions.
+_LONG_WORD_TEXT = """
+skateboarder motorcyclist multicolored checkered cobblestone paddleboard bespectacled snowboarder wetsuit surfboard
+giraffes skyscraper countertop windowsill nightstand sailboat zebras parasailing kiteboarder barbed streetlight
+bathrobe eyeglasses crosswalk stoplight racquet bleachers hydrant
+"""
 _BERT_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 _OPT_SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
 _IMAGE_TOKEN = "<image>"
@@ -52,12 +59,12 @@ def _vision_config() -> dict[str, Any]:
             "image_size": IMAGE_SIZE, "patch_size": 8}  # fmt: skip
 
 
-def _unique_words() -> list[str]:
-    return list(dict.fromkeys(_WORD_TEXT.split()))
+def _unique_words(text: str = _WORD_TEXT) -> list[str]:
+    return list(dict.fromkeys(text.split()))
 
 
-def _write_bert_vocab(folder: str, extra_specials: Iterable[str]) -> None:
-    tokens = [*_BERT_SPECIALS, *extra_specials, *".,'", *_unique_words()]
+def _write_bert_vocab(folder: str, extra_specials: Iterable[str], words: Iterable[str] | None = None) -> None:
+    tokens = [*_BERT_SPECIALS, *extra_specials, *".,'", *(_unique_words() if words is None else words)]
     with open(os.path.join(folder, "vocab.txt"), "w", encoding="utf-8") as file:
         file.write("\n".join(tokens) + "\n")
 
@@ -140,6 +147,34 @@ def _save(model: Any, processor: Any, out_dir: str) -> str:
 
 def build_tiny_blip(out_dir: str) -> str:
     """A BLIP captioner (BlipForConditionalGeneration) with a BertTokenizer whose bos is `[DEC]`, like BLIP's."""
+    return _build_blip(out_dir, _unique_words(), generation={})
+
+
+# Real BLIP-large captions of DNS images run about 8-40 CLIP tokens. Random weights stop at the first token or
+# not at all, and greedy decoding loops ("elephant and elephant and ..."), which `clean_caption` collapses.
+# So this variant stops no earlier than 9 words, never repeats a word pair (HF generate's own MinLength and
+# NoRepeatNGram processors, set in the decoder's config as any hub model may), and lets the model decide the end
+# after that: the [SEP] logit gets a bias that makes it win at a step that depends on the image. Measured on 32
+# noise images through HFCaptioner (transformers 4.30.2): 9-30 words, 9-41 CLIP tokens, median 27.
+_REAL_LENGTHS = {"min_length": 10, "no_repeat_ngram_size": 2}  # min_length counts the [DEC] start token
+_REAL_LENGTHS_WORD_STD = 0.1  # word embeddings larger than the config's 0.02: the last word matters less
+_REAL_LENGTHS_END_BIAS = 0.15
+
+
+def build_tiny_blip_real_lengths(out_dir: str) -> str:
+    """A tiny BLIP captioner whose captions have the CLIP-token lengths of real BLIP-large captions, per image."""
+    return _build_blip(out_dir, _unique_words(_WORD_TEXT + _LONG_WORD_TEXT), generation=_REAL_LENGTHS,
+                       word_std=_REAL_LENGTHS_WORD_STD, end_bias=_REAL_LENGTHS_END_BIAS)  # fmt: skip
+
+
+def _build_blip(
+    out_dir: str,
+    words: list[str],
+    generation: dict[str, Any],
+    word_std: float | None = None,
+    end_bias: float = 0.0,
+) -> str:
+    import torch
     from transformers import (
         BertTokenizer,
         BlipConfig,
@@ -149,19 +184,26 @@ def build_tiny_blip(out_dir: str) -> str:
     )
 
     tokenizer = _make_tokenizer(
-        BertTokenizer, lambda folder: _write_bert_vocab(folder, ["[DEC]"]), bos_token="[DEC]"
+        BertTokenizer, lambda folder: _write_bert_vocab(folder, ["[DEC]"], words), bos_token="[DEC]"
     )
     ids = tokenizer.convert_tokens_to_ids
     text_config = {
         "vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
         "num_attention_heads": 4, "max_position_embeddings": 64, "encoder_hidden_size": 32,
         "bos_token_id": ids("[DEC]"), "eos_token_id": ids("[SEP]"), "sep_token_id": ids("[SEP]"),
-        "pad_token_id": ids("[PAD]"),
+        "pad_token_id": ids("[PAD]"), **generation,
     }  # fmt: skip
     config = BlipConfig(text_config=text_config, vision_config=_vision_config(), projection_dim=32,
                         image_text_hidden_size=32)  # fmt: skip
     model = _seeded_model(BlipForConditionalGeneration, config)
     _redraw_image_path(model, ("vision_model",), ("crossattention",))
+    decoder = model.text_decoder
+    with torch.no_grad():
+        if word_std is not None:  # tied: the LM head's rows change with them
+            embeddings = decoder.bert.embeddings.word_embeddings.weight
+            generator = torch.Generator().manual_seed(SEED + 1)
+            embeddings.copy_(torch.randn(embeddings.shape, generator=generator) * word_std)
+        decoder.cls.predictions.bias[ids("[SEP]")] += end_bias
     image_processor = BlipImageProcessor(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE})
     return _save(model, BlipProcessor(image_processor, tokenizer), out_dir)
 
@@ -230,6 +272,7 @@ def build_tiny_git(out_dir: str) -> str:
 
 BUILDERS: dict[str, Callable[[str], str]] = {
     "blip": build_tiny_blip,
+    "blip-real-lengths": build_tiny_blip_real_lengths,
     "blip2": build_tiny_blip2,
     "git": build_tiny_git,
 }

@@ -6,16 +6,24 @@ conditioning is computed, so the main pass, the hires pass and every image's inf
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from typing import Any
 
 from lib_dnp import infotext
-from lib_dnp.errors import DnpError
-from lib_dnp.negatives import chunk_note, compose_negative, user_negative_of
+from lib_dnp.errors import DnpError, UnpaddableNegatives
+from lib_dnp.negatives import (
+    PaddingError,
+    chunk_note,
+    compose_negative,
+    equalize_chunks,
+    strip_padding,
+    user_negative_of,
+)
 from lib_dnp.params import DnpParams, DnpParamsError, dns_scale, dns_size, dns_steps, parse_params
 from lib_dnp.pipeline import ImageResult, ImageSpec, run_batch
-from lib_dnp.webui import dns_key, dns_pass, platform, progress, runtime, views, xyz
+from lib_dnp.webui import chunks, dns_key, dns_pass, platform, progress, runtime, views, xyz
 
 log = logging.getLogger("lib_dnp")
 
@@ -94,23 +102,33 @@ def _sample_dns(p: Any, indices: list[int], pass_: dns_pass.DnsPass) -> list[Any
 
 def apply_results(p: Any, params: DnpParams, results: list[ImageResult]) -> None:
     """Per-image negatives (main and hires), infotext, warnings; results kept on p for postprocess."""
-    hires = getattr(p, "enable_hr", False) and getattr(p, "all_hr_negative_prompts", None)
+    hires = bool(getattr(p, "enable_hr", False) and getattr(p, "all_hr_negative_prompts", None))
+    user_negatives = list(p.all_negative_prompts)
+    user_hr_negatives = list(p.all_hr_negative_prompts) if hires else []
     for result in results:
         i = result.index
-        user_negative = p.all_negative_prompts[i]
         p.all_negative_prompts[i] = result.negative
         if hires and result.caption:
             p.all_hr_negative_prompts[i] = compose_negative(
                 p.all_hr_negative_prompts[i], result.caption, params.composition
             )
         if result.caption:
-            note = chunk_note(user_negative, result.negative, _count_tokens)
+            note = chunk_note(user_negatives[i], result.negative, _count_tokens)
             if note:
                 p.comment(f"[DNP] image {i + 1}: {note}")
+    try:
+        padding = _pad_negatives(p, hires)
+    except PaddingError as error:
+        results = _without_captions(p, results, user_negatives, user_hr_negatives, error)
+        padding = _pad_negatives(p, hires)  # the user's own negatives: as the WebUI would encode them
+    for result in results:
+        result.negative = p.all_negative_prompts[result.index]
     p.main_negative_prompt = p.all_negative_prompts[0]
 
     p.extra_generation_params[infotext.SETTINGS_KEY] = infotext.settings_text(params)
     p.extra_generation_params[infotext.CAPTION_KEY] = per_image([r.caption or None for r in results])
+    for key, added in padding.items():
+        p.extra_generation_params[key] = per_image([n or None for n in added])
     errors = [r.error for r in results]
     if any(errors):
         p.extra_generation_params[infotext.ERROR_KEY] = per_image(errors)
@@ -120,6 +138,42 @@ def apply_results(p: Any, params: DnpParams, results: list[ImageResult]) -> None
     setattr(p, RESULTS, results)
     setattr(p, RETURN_IMAGES, params.return_dns_images)
     setattr(p, INFO, _info_entry(params, results))
+
+
+def _pad_negatives(p: Any, hires: bool) -> dict[str, list[int]]:
+    """Pad the negatives of each batch (main, and hires when on) to equal chunk counts, in place; the BREAKs
+    added to each image, by infotext key. The WebUI stacks the negatives of a batch into one tensor and pads only
+    the positive prompts, so captions of different lengths would crash it (README "How it works")."""
+    passes = [(infotext.PADDING_KEY, p.all_negative_prompts, chunks.main_counter(p))]
+    if hires:
+        passes.append((infotext.HIRES_PADDING_KEY, p.all_hr_negative_prompts, chunks.hires_counter(p)))
+    padded = {key: equalize_chunks(negatives, p.batch_size, counter) for key, negatives, counter in passes}
+    for key, negatives, _ in passes:
+        negatives[:] = [text for text, _ in padded[key]]
+    return {key: [added for _, added in values] for key, values in padded.items()}
+
+
+def _without_captions(
+    p: Any,
+    results: list[ImageResult],
+    user_negatives: list[str],
+    user_hr_negatives: list[str],
+    error: PaddingError,
+) -> list[ImageResult]:
+    """Every image back to the user's own negative: one of the job's negatives cannot be padded."""
+    p.all_negative_prompts[:] = user_negatives
+    if user_hr_negatives:
+        p.all_hr_negative_prompts[:] = user_hr_negatives
+    message = f"the captions would give the negatives of a batch different lengths, and {error}"
+    return [
+        dataclasses.replace(
+            r,
+            negative=user_negatives[r.index],
+            caption=None,
+            failure=r.failure or UnpaddableNegatives(message),
+        )
+        for r in results
+    ]
 
 
 def _info_entry(params: DnpParams, results: list[ImageResult]) -> dict[str, Any]:
@@ -178,7 +232,9 @@ def _warn(p: Any, message: str) -> None:
 
 
 def _count_tokens(text: str) -> int:
-    return platform.prompt_token_count(text)
+    """CLIP tokens of `text` as the WebUI counts them (a chunk closed by BREAK counts 75)."""
+    _, count = platform.prompt_chunker().process_texts([text])
+    return int(count)
 
 
 def postprocess(p: Any, processed: Any, tab: str) -> None:
@@ -249,8 +305,16 @@ def _with_dnp_info(base: type) -> type:
 
 def on_infotext_pasted(text: str, fields: dict[str, Any]) -> None:
     """Pasted parameters of a DNP image: restore the user's own negative, so the caption is not added twice."""
+    if infotext.SETTINGS_KEY not in fields:
+        return
+    for key, padding_key in (
+        ("Negative prompt", infotext.PADDING_KEY),
+        ("Hires negative prompt", infotext.HIRES_PADDING_KEY),
+    ):
+        if isinstance(fields.get(key), str) and str(fields.get(padding_key, "")).isdigit():
+            fields[key] = strip_padding(fields[key], int(fields[padding_key]))
     caption = fields.get(infotext.CAPTION_KEY)
-    if infotext.SETTINGS_KEY not in fields or not caption:
+    if not caption:
         return
     try:
         params = infotext.params_from_infotext(fields)

@@ -35,21 +35,26 @@ def name() -> str:
     return NAME_FORGE if is_forge() else NAME_A1111
 
 
-def prompt_token_count(text: str) -> int:
-    """How many CLIP tokens the loaded model's text encoder makes of `text` (the count the prompt box shows).
+def prompt_chunker() -> Any:
+    """The object whose `process_texts(texts)` splits prompts into 75-token chunks exactly as the conditioning does.
 
-    A1111 asks its hijacked text encoder; Forge's `get_prompt_lengths` takes an extra, unused `cond_stage_model`
-    argument and defers to the model's own `get_prompt_lengths_on_ui`, which is what is called here.
+    A1111: the hijacked cond stage model (on SDXL its first CLIP). Forge: the model's text processing engine (its
+    `get_prompt_lengths` takes an extra `cond_stage_model` argument, so the hijack's counter is not used at all).
     """
     if is_forge():
         from modules import shared
 
-        count, _ = shared.sd_model.get_prompt_lengths_on_ui(text)
+        for attribute in ("text_processing_engine", "text_processing_engine_l", "text_processing_engine_g"):
+            engine = getattr(shared.sd_model, attribute, None)
+            if engine is not None and hasattr(engine, "process_texts"):
+                return engine
     else:
         from modules import sd_hijack
 
-        count, _ = sd_hijack.model_hijack.get_prompt_lengths(text)
-    return int(count) if isinstance(count, int) else 0
+        clip = getattr(sd_hijack.model_hijack, "clip", None)
+        if clip is not None and hasattr(clip, "process_texts"):
+            return clip
+    raise RuntimeError(f"[DNP] found no prompt chunker in this {name()} (no model loaded?)")
 
 
 def loaded_model() -> Any:

@@ -129,8 +129,10 @@ EXTRA_FIXTURES: list[ExtraFixture] = [
         "tiny_captioner",
         "lib_dnp.testing.tiny_captioner",
         env_var="SD_WEBUI_DNP_TEST_CAPTIONER",
-        args=("--kind", "blip"),
+        args=("--kind", "blip-real-lengths"),  # captions of 9-41 CLIP tokens, as BLIP-large's
     ),
+    # a textual-inversion embedding and a style for realistic negatives (fixtures/negatives.py)
+    ExtraFixture("negative_fixtures", "tests.webui.fixtures.make_negative_fixtures"),
     # tiny SDXL-architecture checkpoint (test_sdxl.py; installed by fixtures/testext.py)
     ExtraFixture("tiny_sdxl", "tests.webui.fixtures.make_tiny_sdxl"),
     # a second tiny SD1.x checkpoint and a tiny LoRA (test_faults.py, test_lora.py; installed the same way)
