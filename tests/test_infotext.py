@@ -35,7 +35,9 @@ def written(params: DnpParams, result: ImageResult, monkeypatch) -> dict:
     """The infotext keys the script writes for one image, as the WebUI evaluates them when it saves the image."""
     from tests.test_webui_adapter import use_word_chunks
 
-    use_word_chunks(monkeypatch)  # words as CLIP tokens, chunked the WebUI's way, instead of the WebUI's chunker
+    use_word_chunks(
+        monkeypatch
+    )  # words as CLIP tokens, chunked the WebUI's way, instead of the WebUI's chunker
     p = FakeP()
     generation.apply_results(p, params, [result])
     fields = {}
