@@ -88,7 +88,7 @@ A1111 = Flavor(
     launch_flags=tuple(LAUNCH_FLAGS),
     checkpoint_builder="make_tiny_sd.py",
     checkpoint_files=(CHECKPOINT, Path(CHECKPOINT).with_suffix(".yaml").name),
-    extra_fixtures=("tiny_captioner", "tiny_sdxl", "test_models"),
+    extra_fixtures=("tiny_captioner", "negative_fixtures", "tiny_sdxl", "test_models"),
 )
 # Forge reads no yaml, and has neither ldm nor sgm, with which the extra tiny checkpoints are built
 FORGE = Flavor(
