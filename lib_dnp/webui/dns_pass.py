@@ -18,6 +18,7 @@ from typing import Any
 
 from lib_dnp.guidance import flatten_composable, is_composable, swap_conds, swapped_cfg_scale
 from lib_dnp.pipeline import DnsInterrupted
+from lib_dnp.webui import peers
 
 MARK = "_dnp_dns_pass"  # set on the nested processing object; the callback acts only on that one
 # where Interrupt or Skip was pressed, as the per-image error says it ("skipped during the DNS pass")
@@ -128,7 +129,10 @@ def _sample(p: Any, batch: list[int], pass_: DnsPass) -> list[Any]:
     nested._dnp_swaps = 0
     nested._dnp_swap_error = None
     try:
-        processed = processing.process_images(nested)
+        with peers.controlnet_paused(
+            shared.sd_model
+        ):  # a control image belongs to the main image (see peers)
+            processed = processing.process_images(nested)
     finally:
         nested.close()
         # process_images resets token merging when it returns; the outer pass set it up already.
