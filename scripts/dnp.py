@@ -65,6 +65,10 @@ class DnpScript(scripts.Script):
     def process(self, p: Any, *args: Any) -> None:
         generation.process(p, widgets.params_data(args))
 
+    def before_process_batch(self, p: Any, *args: Any, **kwargs: Any) -> None:
+        # The DNS pass runs here, once per job, so that it sees the prompts every script's process() wrote.
+        generation.before_process_batch(p)
+
     def postprocess(self, p: Any, processed: Any, *args: Any) -> None:
         generation.postprocess(p, processed, "img2img" if self.is_img2img else "txt2img")
 

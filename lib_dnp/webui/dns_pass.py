@@ -22,6 +22,7 @@ from typing import Any
 
 from lib_dnp.errors import DnsGuidanceFailed, Interrupted, Skipped
 from lib_dnp.guidance import flatten_composable, is_composable, swap_conds, swapped_cfg_scale
+from lib_dnp.webui import peers
 
 MARK = "_dnp_dns_pass"  # set on the nested processing object; the callback acts only on that one
 # where Interrupt or Skip was pressed, as the per-image error says it ("skipped during the DNS pass")
@@ -194,7 +195,12 @@ def _sample(p: Any, batch: list[int], pass_: DnsPass) -> list[Any]:
     nested._dnp_swaps = 0
     nested._dnp_swap_error = None
     try:
-        with _neutral_options(shared.opts), dns_key.READS.recording(shared.opts):
+        # a control image belongs to the main image, not to the DNS image (see peers)
+        with (
+            _neutral_options(shared.opts),
+            dns_key.READS.recording(shared.opts),
+            peers.controlnet_paused(shared.sd_model),
+        ):
             processed = processing.process_images(nested)
     finally:
         nested.close()

@@ -1,7 +1,9 @@
 """What the DNP script does to a WebUI generation: run the core for the whole job and write its results into p.
 
-Called from `Script.process`, after the WebUI has fixed the job's prompts, negatives and seeds and before any
-conditioning is computed, so the main pass, the hires pass and every image's infotext see the per-image negatives.
+`Script.process` only validates the settings; the job's DNS pass runs from the first `Script.before_process_batch`,
+which the WebUI calls after every script's `process()` (so after sd-dynamic-prompts and the like have written each
+image's final prompt into p.all_prompts, whatever order the scripts load in) and before any conditioning is
+computed, so the main pass, the hires pass and every image's infotext see the per-image negatives.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ RETURN_IMAGES = "_dnp_return_images"
 INFO = "_dnp_info"
 OVERRIDES = "_dnp_overrides"  # X/Y/Z values, merged into the args before validation
 KEYS = "_dnp_keys"  # each image's DNS cache key, for showing cached DNS images in the accordion
+PENDING = "_dnp_pending"  # the validated params, from process() until the first before_process_batch
 
 
 def params_for(p: Any, args: Any) -> DnpParams:
@@ -50,10 +53,37 @@ def process(p: Any, args: Any) -> None:
     except DnpParamsError as error:
         _warn(p, f"settings not used ({error}); generating with your own negative prompt")
         return
-    if not params.enabled:
+    if params.enabled:
+        setattr(p, PENDING, params)
+
+
+def before_process_batch(p: Any) -> None:
+    """The whole job's DNS pass, captioning and composition, once, before the first batch is conditioned.
+
+    Not in process(): scripts that rewrite the prompts there (sd-dynamic-prompts' wildcards and `{a|b}` variants,
+    which also rewrite the negatives and seeds) may run after ours, depending on folder names and the user's
+    callback order; every process() has run by the time the first batch starts. The WebUI has already sliced that
+    batch's negatives from p.all_negative_prompts, so they are sliced again here (the hires ones are sliced later,
+    in parse_extra_network_prompts, from the lists apply_results writes)."""
+    params: DnpParams | None = getattr(p, PENDING, None)
+    if params is None:
         return
+    setattr(p, PENDING, None)
     results = run_job(p, params)
     apply_results(p, params, results)
+    start = p.iteration * p.batch_size
+    p.negative_prompts = p.all_negative_prompts[start : start + p.batch_size]
+    state = _state()
+    if state.interrupted or state.stopping_generation:
+        # The WebUI checks Interrupt only between batches; an empty batch is its own way to end the job here,
+        # before the first batch samples, as an Interrupt in process() did.
+        p.prompts = []
+
+
+def _state() -> Any:
+    from modules import shared
+
+    return shared.state
 
 
 def run_job(p: Any, params: DnpParams, with_images: bool = False) -> list[ImageResult]:

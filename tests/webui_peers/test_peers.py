@@ -1,0 +1,168 @@
+"""DNP beside real sd-dynamic-prompts, ADetailer and ControlNet, in both load orders (issue 12.6; opt-in, see
+conftest.py). The oracles: a DNP image equals a plain generation (the peers as they are, DNP off) with the
+negative its infotext reports; a DNS image equals a plain generation with prompt "", negative p, CFG s + 1, and
+no peer's work (see lib_dnp/webui/peers.py for why ControlNet and ADetailer stay out of the DNS pass)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from webui.harness import BASE, field, negative_of
+
+DNS_SCALE = 5.0
+WILDCARD = "dnp-test-colours"
+
+
+def dnp(captioner: str, **fields) -> dict:
+    return {"DNP": {"args": [{"enabled": True, "captioner": captioner, "cache": False, **fields}]}}
+
+
+def _png_b64(image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def astronaut(python: Path, size: int) -> str:
+    """A real photograph with a face, shipped inside scikit-image (a WebUI requirement: read with its python)."""
+    from PIL import Image
+
+    code = "import os, skimage.data; print(os.path.dirname(skimage.data.__file__))"
+    folder = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return _png_b64(Image.open(Path(folder) / "astronaut.png").convert("RGB").resize((size, size)))
+
+
+def assert_same(server, a: str, b: str, what: str, tolerance: int = 0) -> None:
+    difference = np.abs(server.decode_image(a).astype(int) - server.decode_image(b).astype(int))
+    assert difference.max() <= tolerance, (what, int(difference.max()))
+
+
+def assert_dns_oracle(server, dns_b64: str, prompt: str, seed: int, **payload) -> None:
+    eq20 = server.txt2img(
+        **{
+            **BASE,
+            **payload,
+            "prompt": "",
+            "negative_prompt": prompt,
+            "cfg_scale": DNS_SCALE + 1,
+            "seed": seed,
+        }
+    )
+    assert_same(server, dns_b64, eq20["images"][0], f"DNS image of {prompt!r}", tolerance=1)
+
+
+def _script_order(server) -> list[str]:
+    return server.get("/sdapi/v1/scripts").json()["txt2img"]
+
+
+@pytest.fixture
+def wildcard(request):
+    """A wildcard file in sd-dynamic-prompts' default wildcards folder, removed afterwards."""
+    import os
+
+    folder = Path(os.environ["SD_WEBUI_PEERS_DIR"]) / "sd-dynamic-prompts" / "wildcards"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{WILDCARD}.txt"
+    path.write_text("green\nyellow\npurple\n")
+    yield f"__{WILDCARD}__"
+    path.unlink()
+
+
+def test_dynamic_prompts_variants_and_wildcards(peers_webui, captioner, wildcard):
+    server = peers_webui
+    order = _script_order(server)
+    dnp_first = order.index("dnp") < order.index(next(s for s in order if s.startswith("dynamic prompts")))
+    assert dnp_first is (server.order == "dnp_first"), order  # the load order this case is about
+    template = f"a photo of a {{red|blue}} cat, {wildcard}"
+    r = server.txt2img(
+        **{**BASE, "prompt": template, "n_iter": 3, "batch_size": 1},
+        alwayson_scripts=dnp(captioner, return_dns_images=True, dns_scale=DNS_SCALE),
+    )
+    infotexts = server.infotexts(r)
+    assert len(r["images"]) == 6  # three images, then their DNS images
+    prompts = [text.split("\n")[0] for text in infotexts[:3]]
+    for prompt in prompts:
+        assert re.fullmatch(r"a photo of a (red|blue) cat, (green|yellow|purple)", prompt), prompts
+    assert len(set(prompts)) >= 2, prompts  # each image its own prompt
+    for i, (prompt, text) in enumerate(zip(prompts, infotexts)):
+        caption = field(text, "DNP caption")
+        assert caption and negative_of(text) == f"blurry, {caption}", text
+        seed = BASE["seed"] + i
+        plain = server.txt2img(
+            **{**BASE, "prompt": prompt, "negative_prompt": negative_of(text), "seed": seed}
+        )
+        assert_same(server, r["images"][i], plain["images"][0], f"image {i + 1}")
+        assert_dns_oracle(server, r["images"][3 + i], prompt, seed)
+
+
+def dns_image_of(server, r: dict, index: int) -> str:
+    """The DNS image of image `index` (peers may add images of their own, e.g. ControlNet's detected maps)."""
+    texts = server.infotexts(r)
+    (position,) = [k for k, t in enumerate(texts) if t.startswith(f"DNS image {index + 1},")]
+    return r["images"][position]
+
+
+def adetailer(model: str = "mediapipe_face_full") -> dict:
+    return {"ADetailer": {"args": [True, False, {"ad_model": model, "ad_confidence": 0.3}]}}
+
+
+def test_adetailer_runs_on_the_main_images_only(peers_webui, captioner):
+    """ADetailer's postprocess_image sees the main images, never the DNS images, and changes nothing of DNP's.
+
+    It finds no face here: the tiny checkpoint's random VAE turns any picture into noise (img2img of a real photo
+    included), so its inpainting with the composed negative is not exercised; see the report in tests/webui/README.md.
+    """
+    server = peers_webui
+    mark = server.log_mark()
+    payload = {**BASE, "n_iter": 2}
+    r = server.txt2img(**payload, alwayson_scripts={**dnp(captioner, return_dns_images=True), **adetailer()})
+    log = server.log_since(mark)
+    # one line per main image (2), none for the 2 DNS images
+    assert log.count("ADetailer: nothing detected on image") == 2, log[-3000:]
+    for i, text in enumerate(server.infotexts(r)[:2]):
+        negative = negative_of(text)
+        assert negative == f"blurry, {field(text, 'DNP caption')}"
+        seed = BASE["seed"] + i
+        plain = server.txt2img(
+            **{**BASE, "negative_prompt": negative, "seed": seed}, alwayson_scripts=adetailer()
+        )
+        assert_same(server, r["images"][i], plain["images"][0], f"image {i + 1} with ADetailer")
+        assert_dns_oracle(server, dns_image_of(server, r, i), BASE["prompt"], seed)
+
+
+def controlnet_reference(image: str) -> dict:
+    unit = {"enabled": True, "module": "reference_only", "model": "None", "image": image, "weight": 1.0}
+    return {"ControlNet": {"args": [unit]}}
+
+
+def test_controlnet_reference_only_steers_the_main_image_not_the_dns_image(
+    peers_webui, captioner, webui_assets
+):
+    """Known to fail on the suite's tiny checkpoint, for ControlNet's reason, not DNP's: reference-only hooks UNet
+    input blocks 4-11 by index (SD1.5's layout), the tiny UNet has fewer, so ControlNet's process() raises
+    IndexError and leaves the UNet half-hooked, and every later request of that WebUI fails. Hence last in this
+    file. It needs a checkpoint with SD1.5's block layout."""
+    server = peers_webui
+    control = controlnet_reference(astronaut(webui_assets.python, 64))
+    r = server.txt2img(
+        **BASE, alwayson_scripts={**dnp(captioner, return_dns_images=True, dns_scale=DNS_SCALE), **control}
+    )
+    text = server.infotexts(r)[0]
+    assert field(text, "ControlNet 0"), text  # ControlNet ran on the main image
+    negative = negative_of(text)
+    assert negative == f"blurry, {field(text, 'DNP caption')}"
+    plain = server.txt2img(**{**BASE, "negative_prompt": negative}, alwayson_scripts=control)
+    assert_same(server, r["images"][0], plain["images"][0], "main image with reference-only")
+    unsteered = server.txt2img(**{**BASE, "negative_prompt": negative})
+    assert not np.array_equal(
+        server.decode_image(r["images"][0]), server.decode_image(unsteered["images"][0])
+    )
+    assert_dns_oracle(server, dns_image_of(server, r, 0), BASE["prompt"], BASE["seed"])  # no control there
