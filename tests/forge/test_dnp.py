@@ -17,7 +17,7 @@ from webui.test_dnp import (  # noqa: F401  (collected here, run against Forge)
     test_each_image_of_a_batch_gets_its_own_caption,
     test_hires_pass_uses_the_composed_negative,
     test_missing_captioner_keeps_the_image_with_the_users_negative,
-    test_script_is_listed_with_one_dict_argument,
+    test_script_is_listed_with_its_widgets_enable_first,
 )
 
 
