@@ -123,10 +123,14 @@ def sample(state: FakeState, seen: list[float], steps: int = 4) -> None:
     seen.append(state.percent())
 
 
+@pytest.mark.parametrize("counted", [False, True], ids=["uncounted", "counted-before-the-first-batch"])
 @pytest.mark.parametrize("hires", [False, True])
-def test_the_percentage_only_grows_through_dns_captioning_and_the_main_pass(hires):
+def test_the_percentage_only_grows_through_dns_captioning_and_the_main_pass(hires, counted):
     state, seen = FakeState(), []
     p = types.SimpleNamespace(n_iter=2, batch_size=2, enable_hr=hires)
+    if counted:  # where the DNS pass runs (before_process_batch): the WebUI has counted its own jobs already
+        state.job_count = 4 if hires else 2
+        state.processing_has_refined_job_count = hires
     stages = progress.Stages(state, main_jobs=progress.main_jobs(p, state), batch_size=p.batch_size)
     stages.on_stage("dns", 4)  # two DNS batches
     assert state.textinfo == f"{progress.DNS_JOB}: 4 images"

@@ -279,6 +279,12 @@ class HFCaptioner:
                     f"[DNP] captioner '{self.model_id}' failed to caption: {error}"
                 ) from error
 
+    def _length_limits(self, settings: CaptionSettings) -> dict[str, int]:
+        return {
+            "max_new_tokens": settings.max_tokens,
+            "min_length": _min_length_within(self._model, settings.max_tokens),
+        }
+
     def _model_inputs(self, images: list[Image.Image]) -> dict[str, Any]:
         """Processor outputs for an unconditional caption, on the CPU.
 
@@ -308,7 +314,7 @@ class HFCaptioner:
             if sequences is None:
                 sequences = self._model.generate(
                     **model_inputs,
-                    max_new_tokens=settings.max_tokens,
+                    **self._length_limits(settings),
                     num_beams=settings.num_beams,
                     do_sample=False,
                 )
@@ -383,13 +389,20 @@ class HFCaptioner:
         with torch.inference_mode():
             sequences = self._model.generate(
                 **model_inputs,
-                max_new_tokens=settings.max_tokens,
+                **self._length_limits(settings),
                 num_beams=max(settings.num_beams, count),
                 num_return_sequences=count,
                 do_sample=False,
             )
         # generate returns the `count` sequences of each image one after another, best first.
         return self._processor.tokenizer.batch_decode(sequences, skip_special_tokens=True)
+
+
+def _min_length_within(model: Any, max_tokens: int) -> int:
+    """The model's own caption floor (`generation_config.min_length`, which counts the start token), lowered to
+    the cap the request asks for: transformers 4.4x refuses a floor above `max_length` instead of capping it."""
+    config = getattr(model, "generation_config", None)
+    return min(int(getattr(config, "min_length", 0) or 0), max_tokens)
 
 
 def _cpu() -> torch.device:

@@ -26,8 +26,9 @@ def hires_counts_twice(p: Any, state: Any) -> bool:
 
 
 def main_jobs(p: Any, state: Any) -> int:
-    """Jobs of the main pass as the WebUI counts them: n_iter, each twice with hires fix."""
-    return int(getattr(p, "n_iter", 1) or 1) * (2 if hires_counts_twice(p, state) else 1)
+    """Jobs of the main pass as the WebUI counts them: n_iter, each twice with hires fix (whether the WebUI's
+    txt2img set-up has doubled its count already, as before the first batch, or not yet)."""
+    return int(getattr(p, "n_iter", 1) or 1) * (2 if getattr(p, "enable_hr", False) else 1)
 
 
 class Stages:
@@ -37,9 +38,12 @@ class Stages:
         self.state = state
         self.main_jobs = main_jobs
         self.batch_size = max(1, batch_size)
-        # job_count -1 means "not counted yet": the main pass would set it to n_iter. Anything else is a count
-        # someone else owns (the X/Y/Z plot counts all its cells): then DNP only labels its stages.
-        self.owned_elsewhere = state.job_count != -1
+        # job_count -1 means "not counted yet"; before the first batch the WebUI has counted this job's own jobs
+        # (main_jobs) and done none. Anything else is a count someone else owns (the X/Y/Z plot counts all its
+        # cells): then DNP only labels its stages.
+        self.owned_elsewhere = not (
+            state.job_count == -1 or (state.job_count == main_jobs and state.job_no == 0)
+        )
         self.saved_job_no = state.job_no
         self.reserved = 0  # jobs DNP takes before the main pass
         self.started = False

@@ -7,9 +7,10 @@ Design: a covering array, not the full grid (4 × 2 × 4 × 2 × 2 = 128 jobs, ~
 walked in full (16 jobs), because the crash lives there: the negatives of one batch differ in chunk count only
 when there are two or more images and a negative near a chunk boundary. Batch count, hires fix and style are set
 so that every pair of levels of any two of the five factors occurs (checked by `test_the_design_covers_every_pair`).
-60 images, plus one SDXL batch of 3. The oracle of image i: a plain request of the same batch size at the seed of
-its batch's first image, every image with i's reported prompt and negative; its row i must be pixel-identical. (A
-plain batch of one is not: on CPU the WebUI's own batch of two differs from two single images by one 8-bit level.)
+60 images, plus one SDXL batch of 3. The oracle of image i: a plain request of the same batch size and count at
+the job's seed, every image with i's reported prompt and negative; its image i must be pixel-identical. (A plain
+batch of one is not: on CPU the WebUI's own batch of two differs from two single images by one 8-bit level, and the
+hires pass of a job's second batch from that of a job of its own.)
 The tried/held figures are printed at the end of the module.
 """
 
@@ -82,17 +83,18 @@ def check_every_image(server, response: dict, payload: dict, extra: dict | None 
         TALLY["padded images"] += bool(padding)
         own = strip_padding(negative, padding)
         assert own == caption or own.endswith(", " + caption), (own, caption)
-        # The same batch shape (on CPU a batch of one is not bit-identical to a row of a batch of two, with or
-        # without DNP), every image of it with this image's negative; this image's row is compared.
-        position = index % payload["batch_size"]
+        # The same job shape, batch size and count (on CPU a batch of one is not bit-identical to a row of a batch
+        # of two, with or without DNP, nor is the hires pass of a job's second batch to that of a job of its own),
+        # every image of it with this image's prompt and negative; this image is compared.
         plain = {
             **BASE, **(extra or {}), "prompt": prompt_of(text), "negative_prompt": negative,
-            "seed": int(field(text, "Seed")) - position, "batch_size": payload["batch_size"],
+            "seed": int(field(text, "Seed")) - index, "batch_size": payload["batch_size"],
+            "n_iter": payload["n_iter"],
         }  # fmt: skip
         if payload.get("enable_hr"):
             plain.update(HIRES, hr_negative_prompt=field(text, "Hires negative prompt") or negative)
         TALLY["images tried"] += 1
-        oracle = server.txt2img(**plain)["images"][position]
+        oracle = server.txt2img(**plain)["images"][index]
         assert same_image(server, response["images"][index], oracle), index
         TALLY["images held"] += 1
 
@@ -105,9 +107,17 @@ def test_the_design_covers_every_pair():
         assert {(row[i], row[j]) for row in DESIGN} == set(itertools.product(levels[i], levels[j])), (i, j)
 
 
+# Known defect, open in issue 12: with hires fix, an image of a job's second batch differs from its plain
+# generation (the first batch's images, and every job without hires fix, hold). Strict: when it is mended, the
+# mark must go.
+HIRES_SECOND_BATCH = pytest.mark.xfail(
+    strict=True, reason="hires pass of a DNP job's second batch differs from the plain job (issue 12)"
+)
+
+
 @pytest.mark.parametrize(
     ("batch_size", "batch_count", "negative", "hires", "style"),
-    DESIGN,
+    [pytest.param(*row, marks=HIRES_SECOND_BATCH) if row[3] and row[1] == 2 else row for row in DESIGN],
     ids=[f"b{b}x{c}-{n}{'-hires' if h else ''}{'-style' if s else ''}" for b, c, n, h, s in DESIGN],
 )
 def test_every_image_of_the_batch(webui, captioner, batch_size, batch_count, negative, hires, style):

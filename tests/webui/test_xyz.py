@@ -126,6 +126,7 @@ def test_bad_axis_values_get_422_before_the_grid(webui, captioner, axis, values,
     }
     r = webui.post("/sdapi/v1/txt2img", json=payload)
     assert r.status_code == 422, r.text[:500]
-    (detail,) = r.json()["detail"]
-    assert detail["loc"][:2] == ["body", "script_args"] and words in detail["msg"] and axis in detail["msg"]
+    details = r.json()["detail"]  # a bad captioner may also be refused by the server's captioner policy
+    assert all(detail["loc"][:2] == ["body", "script_args"] for detail in details), details
+    assert any(words in detail["msg"] and axis in detail["msg"] for detail in details), details
     assert dns_images_sampled(webui) == before
