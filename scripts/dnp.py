@@ -64,6 +64,10 @@ class DnpScript(scripts.Script):
 
     def process(self, p: Any, *args: Any) -> None:
         generation.process(p, widgets.params_data(args))
+        if self.is_img2img:
+            # img2img: the DNS pass runs before the WebUI's img2img set-up (p.init), as it must for its images to
+            # equal a plain img2img with their reported negatives (run after it, they did not; not yet understood).
+            generation.before_process_batch(p)
 
     def before_process_batch(self, p: Any, *args: Any, **kwargs: Any) -> None:
         # The DNS pass runs here, once per job, so that it sees the prompts every script's process() wrote.
