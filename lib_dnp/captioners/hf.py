@@ -12,7 +12,6 @@ import logging
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lib_dnp.captioners.cleanup import clean_caption
@@ -28,6 +27,7 @@ from lib_dnp.captioners.registry import (
     looks_like_path,
     resolve,
 )
+from lib_dnp.captioners.settings import CaptionSettings, check_positive
 
 if TYPE_CHECKING:
     import torch
@@ -47,28 +47,6 @@ _AUTO_CLASSES = ("AutoModelForImageTextToText", "AutoModelForVision2Seq")
 
 def _download_remedy(model_id: str) -> str:
     return f"download it once with `{download_command()} {model_id}` (or pick another captioner)"
-
-
-def _check_positive(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"[DNP] expected {name} to be an integer >= 1, but got {value!r}")
-    return value
-
-
-@dataclass(frozen=True)
-class CaptionSettings:
-    """How one call captions, passed with the call so that one loaded model serves requests with different
-    settings: `max_tokens` bounds the new tokens of each caption, `num_beams` 1 decodes greedily."""
-
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    num_beams: int = 1
-
-    def __post_init__(self) -> None:
-        _check_positive("max_tokens", self.max_tokens)
-        _check_positive("num_beams", self.num_beams)
-
-    def fingerprint(self) -> str:
-        return f"max_tokens={self.max_tokens}|num_beams={self.num_beams}"
 
 
 def _dtype_argument() -> str:
@@ -113,8 +91,8 @@ class HFCaptioner:
             )
         self.device = device
         self.dtype = dtype
-        self.max_tokens = _check_positive("max_tokens", max_tokens)
-        self.num_beams = _check_positive("num_beams", num_beams)
+        self.max_tokens = check_positive("max_tokens", max_tokens)
+        self.num_beams = check_positive("num_beams", num_beams)
         self.allow_download = allow_download
         self.fast_decode = fast_decode
         self._decoder: Any = None  # a BlipDecoder for the model where it is now; dropped whenever it moves
@@ -357,7 +335,7 @@ class HFCaptioner:
         The first candidate is the caption that beam search at that width gives."""
         if not images:
             return []
-        _check_positive("count", count)
+        check_positive("count", count)
         settings = settings or self.default_settings
         with self._lock:
             self.load()
