@@ -12,6 +12,7 @@ callbacks, and again from on_ui_settings (idempotent), the documented place in U
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from lib_dnp.cache import DEFAULT_CACHE_SIZE
@@ -109,8 +110,10 @@ def _options() -> dict[str, Any]:
         DEFAULT_CAPTIONER: info(
             DEFAULT_CAPTIONER,
             "Default captioner (registry key, Hugging Face model id or folder)",
-            component=gr.Dropdown,
-            component_args={"choices": list(REGISTRY), "allow_custom_value": True},
+            # allow_custom_value goes to the constructor, not component_args: A1111 passes component_args to
+            # gr.update on every page load, and gradio 3.41's Dropdown.update rejects that keyword.
+            component=functools.partial(gr.Dropdown, allow_custom_value=True),
+            component_args={"choices": list(REGISTRY)},
         ),
         DEFAULT_PRESET: info(
             DEFAULT_PRESET,
