@@ -77,7 +77,8 @@ def dnp_args_problems(body: dict[str, Any], captioner_check: CaptionerCheck | No
         params = parse_params(args[0])
     except DnpParamsError as error:
         return [([*where, "args", 0, *field.split(".")], message) for field, message in error.problems]
-    refusal = captioner_check(params.captioner) if captioner_check else None
+    # A captioner the request leaves out is the owner's own choice (Settings › DNP): only a named one is checked.
+    refusal = captioner_check(params.captioner) if captioner_check and "captioner" in args[0] else None
     if refusal:
         return [([*where, "args", 0, "captioner"], refusal)]
     count = _job_size(body)

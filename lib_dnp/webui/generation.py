@@ -25,7 +25,7 @@ from lib_dnp.negatives import (
 )
 from lib_dnp.params import DnpParams, DnpParamsError, dns_scale, dns_size, dns_steps, parse_params
 from lib_dnp.pipeline import ImageResult, ImageSpec, run_batch
-from lib_dnp.webui import chunks, dns_key, dns_pass, platform, progress, runtime, views, xyz
+from lib_dnp.webui import chunks, dns_key, dns_pass, platform, progress, runtime, settings, views, xyz
 
 log = logging.getLogger("lib_dnp")
 
@@ -39,7 +39,7 @@ PENDING = "_dnp_pending"  # the validated params, from process() until the first
 
 def params_for(p: Any, args: Any) -> DnpParams:
     """The script's args (the one dict the UI and the API send) plus any X/Y/Z overrides, validated."""
-    data = dict(args) if isinstance(args, dict) else args
+    data = {**settings.request_defaults(), **args} if isinstance(args, dict) else args
     overrides = getattr(p, OVERRIDES, None)
     if overrides and isinstance(data, dict):
         data = {**data, **overrides}

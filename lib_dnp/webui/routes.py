@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 import lib_dnp
 from lib_dnp.params import DnpParamsError, json_schema, parse_params
-from lib_dnp.webui import preview, runtime
+from lib_dnp.webui import preview, runtime, settings
 from lib_dnp.webui.api import api_captioner_check, error_detail
 
 PREFIX = "/dnp/v1"
@@ -51,11 +51,14 @@ class PreviewRequest(BaseModel):
 
 
 def schema() -> dict[str, Any]:
-    return {"version": lib_dnp.__version__, "script_title": lib_dnp.SCRIPT_TITLE, "schema": json_schema()}
+    described = json_schema()
+    for name, default in settings.request_defaults().items():  # what an omitted field gets on this server
+        described["properties"][name]["default"] = default
+    return {"version": lib_dnp.__version__, "script_title": lib_dnp.SCRIPT_TITLE, "schema": described}
 
 
 def captioners() -> dict[str, Any]:
-    from lib_dnp.captioners.registry import DEFAULT_CAPTIONER, REGISTRY, available_offline
+    from lib_dnp.captioners.registry import REGISTRY, available_offline
 
     entries = [
         {
@@ -68,7 +71,7 @@ def captioners() -> dict[str, Any]:
         }
         for entry in REGISTRY.values()
     ]
-    return {"default": DEFAULT_CAPTIONER, "captioners": entries}
+    return {"default": settings.default_captioner(), "captioners": entries}
 
 
 def status() -> dict[str, Any]:
@@ -108,17 +111,17 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
     from modules.api.api import encode_pil_to_base64
 
     try:
-        params = parse_params({**request.dnp, **preview.PREVIEW_MODE})
+        params = parse_params({**settings.request_defaults(), **request.dnp, **preview.PREVIEW_MODE})
     except DnpParamsError as error:
         detail = error_detail(
             [(["body", "dnp", *field.split(".")], message) for field, message in error.problems]
         )
         raise HTTPException(status_code=422, detail=detail) from None
-    refusal = api_captioner_check(params.captioner)
+    refusal = api_captioner_check(params.captioner) if "captioner" in request.dnp else None
     if refusal:
         raise _unprocessable("dnp", "captioner", message=refusal)
     _check_sampling(request)
-    settings = preview.Settings(
+    generation = preview.Settings(
         request.prompt,
         request.negative_prompt,
         request.seed,
@@ -128,7 +131,7 @@ def run_preview(request: PreviewRequest) -> dict[str, Any]:
         request.height,
     )
     results, seed = preview.dns_preview(
-        params, settings, request.batch_size, request.sampler_name, request.scheduler
+        params, generation, request.batch_size, request.sampler_name, request.scheduler
     )
     return {
         "seed": seed,

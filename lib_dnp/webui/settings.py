@@ -43,17 +43,21 @@ def _defaults() -> dict[str, Any]:
     }
 
 
-def _option(name: str) -> Any:
-    from modules import shared
+def _shared() -> Any:
+    try:
+        from modules import shared
+    except ImportError:  # outside a WebUI (the adapter's unit tests): every option at its default, no flags
+        return None
+    return shared
 
-    value = getattr(shared.opts, name, None)
+
+def _option(name: str) -> Any:
+    value = getattr(getattr(_shared(), "opts", None), name, None)
     return _defaults()[name] if value is None else value
 
 
 def _flag(name: str) -> Any:
-    from modules import shared
-
-    return getattr(shared.cmd_opts, name, None)
+    return getattr(getattr(_shared(), "cmd_opts", None), name, None)
 
 
 # --- what the adapter reads ----------------------------------------------------------------------------------
@@ -84,6 +88,12 @@ def captioner_device_name() -> str | None:
     """--dnp-captioner-device where given, else Settings › DNP; None: the WebUI's interrogate device."""
     chosen = _flag("dnp_captioner_device") or str(_option(CAPTIONER_DEVICE)).strip()
     return chosen or None
+
+
+def request_defaults() -> dict[str, str]:
+    """What a request that leaves out the captioner or the preset gets, and what a new accordion shows: the
+    server owner's choices in Settings › DNP (the params model's defaults until the owner changes them)."""
+    return {"captioner": default_captioner(), "preset": default_preset()}
 
 
 def api_may_download() -> bool:

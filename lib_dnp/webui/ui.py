@@ -64,9 +64,11 @@ PREVIEW_INPUTS = (
 
 
 def accordion_defaults() -> DnpParams:
-    """What a new accordion shows before ui-config applies: the params model's defaults. The one place to switch
-    to the Settings › DNP defaults (default captioner and preset) once lib_dnp.webui.settings provides them."""
-    return DnpParams()
+    """What a new accordion shows before ui-config applies: the params model's defaults, with the captioner and
+    preset of Settings › DNP."""
+    from lib_dnp.webui import settings
+
+    return DnpParams(**settings.request_defaults())
 
 
 def input_accordion(**kwargs: Any) -> Any:

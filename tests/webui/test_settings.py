@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from lib_dnp.infotext import parse_settings_text
+
 from .fixtures.testext import BASE, dnp, start_medvram_webui
+from .harness import field
 
 DEFAULTS = {
     "dnp_default_captioner": "blip-large",
@@ -71,3 +74,19 @@ def test_command_line_flag_wins_over_the_setting(webui_servers, webui_assets, ca
         assert cache_capacity(server) == 3
     finally:
         server.post("/sdapi/v1/options", json={"dnp_cache_size": DEFAULTS["dnp_cache_size"]})
+
+
+def test_default_captioner_and_preset_serve_requests_that_leave_them_out(webui, options, captioner):
+    # This offline WebUI cannot load the params model's default captioner (blip-large), so a caption proves that
+    # the owner's Settings › DNP choice was used; the infotext names what ran.
+    options(dnp_default_captioner=captioner, dnp_default_preset="fast")
+    fields = {k: v for k, v in dnp(captioner)["DNP"]["args"][0].items() if k != "captioner"}
+    r = webui.txt2img(**{**BASE, "seed": 21}, alwayson_scripts={"DNP": {"args": [fields]}})
+    info = webui.info(r)
+    assert info["dnp"]["captions"][0] and info["dnp"]["errors"] == [None], info["dnp"]
+    used = parse_settings_text(field(webui.infotexts(r)[0], "DNP"))
+    assert (used["captioner"], used["preset"]) == (captioner, "fast"), used
+    # what an omitted field gets is what the server describes
+    assert webui.get("/dnp/v1/captioners").json()["default"] == captioner
+    schema = webui.get("/dnp/v1/schema").json()["schema"]["properties"]
+    assert (schema["captioner"]["default"], schema["preset"]["default"]) == (captioner, "fast")
