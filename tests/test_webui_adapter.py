@@ -25,6 +25,22 @@ def test_per_image_values_follow_the_job_index():
     assert value(p=p, index=3, all_negative_prompts=["n"] * 4) == "c3"
 
 
+def test_hires_negative_of_a_later_batch_is_its_own():
+    p = types.SimpleNamespace(
+        batch_size=1, iteration=1, all_hr_negative_prompts=["lowres, red", "lowres, green"]
+    )
+    # the second batch's image, asked with its batch position 0 (the WebUI's own entry answered "lowres, red")
+    assert (
+        generation.hires_negative(p, 0, "blurry, green", all_negative_prompts=["blurry, green"])
+        == "lowres, green"
+    )
+    # the job's own infotext list: job index and all negatives
+    assert generation.hires_negative(p, 0, "blurry, red", all_negative_prompts=["x", "y"]) == "lowres, red"
+    # as the WebUI's: nothing when it equals the image's negative
+    p.all_hr_negative_prompts = ["blurry, red", "blurry, green"]
+    assert generation.hires_negative(p, 0, "blurry, green", all_negative_prompts=["blurry, green"]) is None
+
+
 def pasted(params: DnpParams, caption: str, negative: str) -> dict:
     fields = {
         "Negative prompt": negative,
@@ -100,6 +116,7 @@ def test_apply_results_writes_negatives_hires_and_infotext(monkeypatch):
     assert caption(p=p, index=0) == "a house" and caption(p=p, index=1) is None
     assert p.extra_generation_params["DNP error"](p=p, index=1) == "captioner exploded"
     assert any("captioner exploded" in text and "your own negative" in text for text in p.comments)
+    assert p.extra_generation_params["Hires negative prompt"] is generation.hires_negative
 
 
 def test_apply_results_pads_the_shorter_negatives_of_each_batch(monkeypatch):

@@ -155,6 +155,8 @@ def apply_results(p: Any, params: DnpParams, results: list[ImageResult]) -> None
         result.negative = p.all_negative_prompts[result.index]
     p.main_negative_prompt = p.all_negative_prompts[0]
 
+    if hires:
+        p.extra_generation_params[HIRES_NEGATIVE_KEY] = hires_negative
     p.extra_generation_params[infotext.SETTINGS_KEY] = infotext.settings_text(params)
     p.extra_generation_params[infotext.CAPTION_KEY] = per_image([r.caption or None for r in results])
     for key, added in padding.items():
@@ -219,20 +221,49 @@ def _info_entry(params: DnpParams, results: list[ImageResult]) -> dict[str, Any]
     }
 
 
+def job_index(p: Any, index: int, all_negative_prompts: list[str] | None, job_length: int) -> int:
+    """The job index of the image an infotext callable is asked about.
+
+    The WebUI v1.10 calls `create_infotext` with the position in the *batch* (and that batch's negatives) while
+    the images are made, and with the job index (and the job's negatives) for the job's own infotext list; the
+    length of the negatives list it hands over tells the two apart."""
+    if all_negative_prompts is not None and len(all_negative_prompts) != job_length:
+        index += getattr(p, "iteration", 0) * p.batch_size
+    return index
+
+
 def per_image(values: list[Any]) -> Any:
     """An infotext value that differs per image of the job.
 
-    A plain list would do by the WebUI's docstring, but v1.10 indexes it with the position in the *batch* while the
-    images are made, so every batch would repeat the first batch's values. The callable gets the same arguments
-    and tells the two cases apart by the length of the negatives list it is handed.
+    A plain list would do by the WebUI's docstring, but v1.10 indexes it with the position in the batch while the
+    images are made, so every batch would repeat the first batch's values (see job_index).
     """
 
     def value(p: Any, index: int, all_negative_prompts: list[str] | None = None, **_: Any) -> Any:
-        if all_negative_prompts is not None and len(all_negative_prompts) != len(values):
-            index += getattr(p, "iteration", 0) * p.batch_size
+        index = job_index(p, index, all_negative_prompts, len(values))
         return values[index] if 0 <= index < len(values) else None
 
     return value
+
+
+HIRES_NEGATIVE_KEY = "Hires negative prompt"
+
+
+def hires_negative(
+    p: Any, index: int, negative_prompt: str, all_negative_prompts: list[str] | None = None, **_: Any
+) -> str | None:
+    """The infotext's hires negative, in place of the WebUI's own (`StableDiffusionProcessingTxt2Img.init`).
+
+    The WebUI's reads `p.all_hr_negative_prompts[index]` with the batch position, so every image of a job's second
+    and later batches reported the first batch's hires negative. Without DNP those are all the same text; with
+    DNP each image's holds its own caption, so the report was another image's negative, while the hires pass used
+    the right one (parse_extra_network_prompts slices by p.iteration). As the WebUI's: None when it equals the
+    image's negative."""
+    negatives = p.all_hr_negative_prompts
+    index = job_index(p, index, all_negative_prompts, len(negatives))
+    if not 0 <= index < len(negatives):
+        return None
+    return negatives[index] if negatives[index] != negative_prompt else None
 
 
 def _warn_failures(p: Any, failures: list[DnpError]) -> None:

@@ -9,8 +9,7 @@ when there are two or more images and a negative near a chunk boundary. Batch co
 so that every pair of levels of any two of the five factors occurs (checked by `test_the_design_covers_every_pair`).
 60 images, plus one SDXL batch of 3. The oracle of image i: a plain request of the same batch size and count at
 the job's seed, every image with i's reported prompt and negative; its image i must be pixel-identical. (A plain
-batch of one is not: on CPU the WebUI's own batch of two differs from two single images by one 8-bit level, and the
-hires pass of a job's second batch from that of a job of its own.)
+batch of one is not: on CPU the WebUI's own batch of two differs from two single images by one 8-bit level.)
 The tried/held figures are printed at the end of the module.
 """
 
@@ -84,8 +83,8 @@ def check_every_image(server, response: dict, payload: dict, extra: dict | None 
         own = strip_padding(negative, padding)
         assert own == caption or own.endswith(", " + caption), (own, caption)
         # The same job shape, batch size and count (on CPU a batch of one is not bit-identical to a row of a batch
-        # of two, with or without DNP, nor is the hires pass of a job's second batch to that of a job of its own),
-        # every image of it with this image's prompt and negative; this image is compared.
+        # of two, with or without DNP), every image of it with this image's prompt and negative; this image is
+        # compared.
         plain = {
             **BASE, **(extra or {}), "prompt": prompt_of(text), "negative_prompt": negative,
             "seed": int(field(text, "Seed")) - index, "batch_size": payload["batch_size"],
@@ -107,17 +106,9 @@ def test_the_design_covers_every_pair():
         assert {(row[i], row[j]) for row in DESIGN} == set(itertools.product(levels[i], levels[j])), (i, j)
 
 
-# Known defect, open in issue 12: with hires fix, an image of a job's second batch differs from its plain
-# generation (the first batch's images, and every job without hires fix, hold). Not strict, so that CI stays a
-# verdict on everything else; an XPASS in the summary says it is mended and the mark must go.
-HIRES_SECOND_BATCH = pytest.mark.xfail(
-    strict=False, reason="hires pass of a DNP job's second batch differs from the plain job (issue 12)"
-)
-
-
 @pytest.mark.parametrize(
     ("batch_size", "batch_count", "negative", "hires", "style"),
-    [pytest.param(*row, marks=HIRES_SECOND_BATCH) if row[3] and row[1] == 2 else row for row in DESIGN],
+    DESIGN,
     ids=[f"b{b}x{c}-{n}{'-hires' if h else ''}{'-style' if s else ''}" for b, c, n, h, s in DESIGN],
 )
 def test_every_image_of_the_batch(webui, captioner, batch_size, batch_count, negative, hires, style):
@@ -129,6 +120,25 @@ def test_every_image_of_the_batch(webui, captioner, batch_size, batch_count, neg
     response = webui.txt2img(**payload, alwayson_scripts=dnp(captioner))
     TALLY["jobs"] += 1
     check_every_image(webui, response, payload)
+
+
+def test_a_later_batch_reports_its_own_hires_negative(webui):
+    """One job, batch size 1, count 2, hires fix: the second image's infotext names the hires negative its hires
+    pass used, and a plain generation of its own with what the infotext reports is that image.
+
+    The WebUI v1.10 reads the hires negative for the infotext with the position in the batch, so before DNP wrote
+    that entry itself the second image reported the first image's hires negative ("lowres, red"); its image was
+    right, its report was not (the row b1x2-huge-hires-style of the grid above failed on this)."""
+    payload = {**BASE, **HIRES, "negative_prompt": "blurry", "hr_negative_prompt": "lowres", "batch_size": 1,
+               "n_iter": 2, "seed": 3000}  # fmt: skip
+    captions = {"enabled": True, "mode": "manual", "captions": ["red", "green"]}
+    response = webui.txt2img(**payload, alwayson_scripts={"DNP": {"args": [captions]}})
+    infotexts = webui.infotexts(response)
+    assert [field(text, "Hires negative prompt") for text in infotexts] == ["lowres, red", "lowres, green"]
+    for index, text in enumerate(infotexts):
+        plain = {**payload, "n_iter": 1, "seed": 3000 + index, "negative_prompt": negative_of(text),
+                 "hr_negative_prompt": field(text, "Hires negative prompt")}  # fmt: skip
+        assert same_image(webui, response["images"][index], webui.txt2img(**plain)["images"][0]), index
 
 
 def test_the_grid_pads_some_batches():
