@@ -32,6 +32,8 @@ VENV=${SD_FORGE_VENV:-$FORGE/venv}
 
 log() { printf '[setup_forge] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=webui_venv.sh
+source "$(dirname "${BASH_SOURCE[0]}")/webui_venv.sh"
 
 t0=$SECONDS
 
@@ -55,19 +57,7 @@ log "sources ready ($((SECONDS - t0)) s)"
 
 # 2. the venv (python 3.11)
 if [ "${SKIP_VENV:-0}" = 1 ]; then exit 0; fi
-if [ ! -x "$VENV/bin/python" ]; then
-    log "creating venv $VENV with $PYTHON"
-    "$PYTHON" -m venv "$VENV"
-fi
-pip=("$VENV/bin/python" -m pip)
-# torch 2.14.1 (CUDA build, runs on CPU) and the torchvision that imports beside it
-"${pip[@]}" install torch==2.14.1 torchvision==0.29.1
-# setuptools==69.5.1 in requirements_versions.txt conflicts with torch 2.14.1 (setuptools>=77.0.3): pip reports
-# ResolutionImpossible; <81 keeps pkg_resources, which lightning_fabric imports. joblib: the built-in
-# soft-inpainting script imports it and the requirements lack it. openai-clip is not needed (imported lazily).
-reqs=$(mktemp)
-trap 'rm -f "$reqs"' EXIT
-grep -v '^setuptools' "$FORGE/requirements_versions.txt" >"$reqs"
-"${pip[@]}" install -r "$reqs" torch==2.14.1 torchvision==0.29.1 'setuptools>=77.0.3,<81' joblib
-"${pip[@]}" check
+# joblib: the built-in soft-inpainting script imports it and the requirements lack it. openai-clip is not needed
+# (imported lazily).
+build_webui_venv "$VENV" "$PYTHON" "$FORGE" joblib
 log "done in $((SECONDS - t0)) s: FORGE=$FORGE venv=$VENV"

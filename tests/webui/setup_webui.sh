@@ -56,6 +56,8 @@ stable-diffusion-webui-assets AUTOMATIC1111/stable-diffusion-webui-assets 6f7db2
 
 log() { printf '[setup_webui] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+# shellcheck source=webui_venv.sh
+source "$(dirname "${BASH_SOURCE[0]}")/webui_venv.sh"
 
 # find_gitdir OWNER/NAME COMMIT -> prints the git dir under $MIRRORS holding COMMIT
 find_gitdir() {
@@ -191,19 +193,6 @@ log "sources ready ($((SECONDS - t0)) s)"
 
 # 3. the venv (python 3.11)
 if [ "${SKIP_VENV:-0}" = 1 ]; then exit 0; fi
-if [ ! -x "$VENV/bin/python" ]; then
-    log "creating venv $VENV with $PYTHON"
-    "$PYTHON" -m venv "$VENV"
-fi
-pip=("$VENV/bin/python" -m pip)
-# torch 2.14.1 (CUDA build, runs on CPU) and the torchvision that imports beside it
-"${pip[@]}" install torch==2.14.1 torchvision==0.29.1
-# setuptools==69.5.1 in requirements_versions.txt conflicts with torch 2.14.1 (setuptools>=77.0.3) and
-# would make pip downgrade torch; <81 keeps pkg_resources, which lightning_fabric imports.
 # openai-clip provides `clip` (k_diffusion/evaluation.py imports it; the launcher would install it from a zip).
-reqs=$(mktemp)
-trap 'rm -f "$reqs"' EXIT
-grep -v '^setuptools' "$WEBUI/requirements_versions.txt" >"$reqs"
-"${pip[@]}" install -r "$reqs" torch==2.14.1 torchvision==0.29.1 'setuptools>=77.0.3,<81' openai-clip==1.0.1
-"${pip[@]}" check
+build_webui_venv "$VENV" "$PYTHON" "$WEBUI" openai-clip==1.0.1
 log "done in $((SECONDS - t0)) s: WEBUI=$WEBUI venv=$VENV"
