@@ -64,13 +64,11 @@ class DnpScript(scripts.Script):
 
     def process(self, p: Any, *args: Any) -> None:
         generation.process(p, widgets.params_data(args))
-        if self.is_img2img:
-            # img2img: the DNS pass runs before the WebUI's img2img set-up (p.init), as it must for its images to
-            # equal a plain img2img with their reported negatives (run after it, they did not; not yet understood).
-            generation.before_process_batch(p)
 
     def before_process_batch(self, p: Any, *args: Any, **kwargs: Any) -> None:
-        # The DNS pass runs here, once per job, so that it sees the prompts every script's process() wrote.
+        # The DNS pass runs here, once per job, so that it sees the prompts every script's process() wrote; in
+        # img2img too, after the WebUI's img2img set-up (p.init), which the pass leaves as it was (its global RNG,
+        # see dns_pass._global_rng_kept).
         generation.before_process_batch(p)
 
     def postprocess(self, p: Any, processed: Any, *args: Any) -> None:

@@ -155,6 +155,37 @@ def _neutral_options(opts: Any) -> Iterator[None]:
                 opts.data.pop(name, None)
 
 
+@contextmanager
+def _global_rng_kept() -> Iterator[None]:
+    """Torch's global random generators (CPU and CUDA) and the WebUI's NV generator as they were before.
+
+    A generation seeds the global generator as a side effect (modules/rng.py: `ImageRNG.first` calls
+    `manual_seed(seed)` for every image) and leaves it so for whatever comes next. img2img's set-up (`p.init`)
+    draws from it unseeded: it VAE-encodes the init image with `DiagonalGaussianDistribution.sample()`, whose
+    `torch.randn` takes the global generator. So a plain img2img depends on the seed the previous generation
+    left (measured with the tiny test model: the same img2img request twice differs by up to 50 8-bit levels
+    when a txt2img of another seed ran in between, and is identical when it ran at the same seed). A DNS pass
+    that ran before that set-up (as DNP's did in img2img, and as Preview DNS does before any generation) would
+    otherwise change the next img2img's init latent; the pass runs after it now, and leaves no trace either way."""
+    import copy
+
+    import torch
+    from modules import rng
+
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    missing = object()
+    nv_rng = getattr(rng, "nv_rng", missing)  # only exists once a generation used the NV source
+    nv_rng = nv_rng if nv_rng is missing else copy.deepcopy(nv_rng)
+    with torch.random.fork_rng(devices=cuda):
+        try:
+            yield
+        finally:
+            if nv_rng is not missing:
+                rng.nv_rng = nv_rng
+            elif hasattr(rng, "nv_rng"):
+                del rng.nv_rng
+
+
 def _sample(p: Any, batch: list[int], pass_: DnsPass) -> list[Any]:
     from modules import processing, sd_models, shared
 
@@ -197,6 +228,7 @@ def _sample(p: Any, batch: list[int], pass_: DnsPass) -> list[Any]:
     try:
         # a control image belongs to the main image, not to the DNS image (see peers)
         with (
+            _global_rng_kept(),
             _neutral_options(shared.opts),
             dns_key.READS.recording(shared.opts),
             peers.controlnet_paused(shared.sd_model),
