@@ -216,3 +216,27 @@ def test_install_py_installs_only_what_is_missing(monkeypatch):
     module.main()
     assert len(calls) == 1 and "xyz-pkg" in calls[0][0]
     assert "-U" not in calls[0][0] and "--upgrade" not in calls[0][0]
+
+
+def test_the_dns_pass_gives_the_global_rng_back(monkeypatch):
+    """What the nested pass does to torch's global generator and the WebUI's NV generator is undone afterwards
+    (a plain img2img draws its init encoding from the global one: dns_pass._global_rng_kept)."""
+    import torch
+
+    rng = types.SimpleNamespace(nv_rng=["philox", 7])
+    monkeypatch.setitem(sys.modules, "modules", types.SimpleNamespace(rng=rng))
+    monkeypatch.setitem(sys.modules, "modules.rng", rng)
+    torch.manual_seed(5)
+    expected = torch.randn(4)
+    torch.manual_seed(5)
+    with dns_pass._global_rng_kept():
+        torch.manual_seed(100)  # what ImageRNG.first does for each image of the pass
+        torch.randn(8)
+        rng.nv_rng.append("drawn")
+        rng.nv_rng = ["philox", 100]
+    assert torch.equal(torch.randn(4), expected)
+    assert rng.nv_rng == ["philox", 7]
+    del rng.nv_rng  # no NV generator before the pass (none used yet): none after it
+    with dns_pass._global_rng_kept():
+        rng.nv_rng = ["philox", 100]
+    assert not hasattr(rng, "nv_rng")

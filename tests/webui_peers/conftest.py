@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 import pytest
-from webui.conftest import captioner, webui_assets, webui_servers  # noqa: F401  (the shared fixtures)
+from webui.conftest import captioner, webui_assets, webui_flavor, webui_servers  # noqa: F401  (the shared fixtures)
 from webui.harness import BASE_CONFIG, EXTENSION_NAME, REPO_ROOT
 
 PEERS = ("sd-dynamic-prompts", "adetailer", "sd-webui-controlnet")

@@ -123,7 +123,10 @@ def test_adetailer_runs_on_the_main_images_only(peers_webui, captioner):
     server = peers_webui
     mark = server.log_mark()
     payload = {**BASE, "n_iter": 2}
-    r = server.txt2img(**payload, alwayson_scripts={**dnp(captioner, return_dns_images=True), **adetailer()})
+    # dns_scale as the oracle's CFG (DNS_SCALE + 1): without it the pass ran at the CFG scale, s = 7, and the DNS
+    # image was measured 11-14 levels from the oracle at CFG 6 with ADetailer off too, 0 at CFG 8
+    args = dnp(captioner, return_dns_images=True, dns_scale=DNS_SCALE)
+    r = server.txt2img(**payload, alwayson_scripts={**args, **adetailer()})
     log = server.log_since(mark)
     # one line per main image (2), none for the 2 DNS images
     assert log.count("ADetailer: nothing detected on image") == 2, log[-3000:]
