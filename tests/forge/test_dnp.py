@@ -46,6 +46,10 @@ def test_dns_scale_1_is_not_taken_for_forges_cfg_1_shortcut(webui, captioner):
 
 def test_skip_early_cond_does_not_touch_the_dns_pass(webui, captioner):
     """ "Ignore negative prompt during early sampling" forces CFG 1 on the first steps of the user's pass only."""
+    # In the WebUI's config first: process_images restores only overridden options that opts.data holds (Forge's
+    # and A1111's processing.py, `stored_opts`), and the harness's config.json lacks this one, so without this the
+    # override would outlive the request, DNP or not, and bend every later oracle of the session.
+    assert webui.post("/sdapi/v1/options", json={"skip_early_cond": 0.0}).status_code == 200
     early = {"override_settings": {"skip_early_cond": 0.5}}
     r = webui.txt2img(
         **BASE, **early, alwayson_scripts=dnp(captioner, return_dns_images=True, cache=False, dns_scale=5.0)
