@@ -8,7 +8,7 @@ its own `hr_cfg` (1 by default through the API, which ignores every negative pro
 from __future__ import annotations
 
 import numpy as np
-from webui.harness import BASE, field, negative_of
+from webui.harness import BASE, PASTE_BACK, field, negative_of
 from webui.test_dnp import (  # noqa: F401  (collected here, run against Forge)
     dnp,
     test_disabled_is_identical_to_the_webui_without_the_extension,
@@ -74,11 +74,10 @@ def test_ngms_does_not_touch_the_dns_pass(webui, captioner):
 
 
 def test_infotext_paste_back_regenerates_the_same_image(webui, captioner):
-    """A1111's paste-back test, with `styles` set: Forge's Api.apply_infotext fails (HTTP 500, "isinstance() argument
-    2 cannot be a parameterized generic") on any infotext unless the request sets it, DNP or not."""
+    """A1111's paste-back test, with `styles` set (harness.PASTE_BACK: Forge's API fails any infotext without it)."""
     first = webui.txt2img(**BASE, alwayson_scripts=dnp(captioner, composition="prepend", dns_scale=4.0))
     (infotext,) = webui.infotexts(first)
-    again = webui.txt2img(infotext=infotext, width=64, height=64, styles=[])
+    again = webui.txt2img(infotext=infotext, width=64, height=64, **PASTE_BACK)
     (again_text,) = webui.infotexts(again)
     assert field(again_text, "DNP") == field(infotext, "DNP")  # DNP's args came from the infotext alone
     assert field(again_text, "DNP caption") == field(infotext, "DNP caption")

@@ -185,6 +185,11 @@ BASE = {
     "cfg_scale": 7,
 }
 
+# Sent with every paste-back request (an ``infotext`` field): Forge's Api.apply_infotext fails any infotext with
+# HTTP 500 ("isinstance() argument 2 cannot be a parameterized generic", modules/api/api.py get_field_value on the
+# list[str] `styles` field) unless the request sets `styles` itself; A1111 takes it as "no styles", as pasted.
+PASTE_BACK = {"styles": []}
+
 
 def field(infotext: str, key: str) -> str | None:
     """One `Key: value` of an infotext's last line (values quoted by the WebUI when they hold , or :)."""
