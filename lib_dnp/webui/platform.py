@@ -10,11 +10,14 @@ Known differences that need no code here, because the adapter's way already work
 - Forge drops the uncond pass when the CFG scale is 1; the DNS pass samples at s + 1 >= 2, so that never applies.
 - NGMS (`s_min_uncond`) forces CFG 1 on some steps in both; the DNS pass sets it to 0 on its own processing object.
 - `skip_early_cond` forces CFG 1 on the first steps in both; the DNS pass neutralises it (dns_pass.NEUTRAL_OPTIONS).
+  (In both, an option overridden by a request's override_settings stays set after it when config.json lacked it:
+  process_images restores only what `opts.data` held. That is the WebUI's, with or without DNP.)
 """
 
 from __future__ import annotations
 
 import functools
+import json
 from typing import Any
 
 NAME_A1111 = "AUTOMATIC1111"
@@ -73,3 +76,31 @@ def loaded_model() -> Any:
     from modules import shared
 
     return shared.sd_model
+
+
+def input_accordion(saved_key: str, **kwargs: Any) -> Any:
+    """The WebUI's accordion with a checkbox in its header (`InputAccordion`, as Hires fix; A1111 >= 1.6 and Forge).
+
+    `saved_key` is its ui-config.json entry. A1111's ui_loadsave applies it. Forge's never does, to this accordion or
+    to its own Hires fix: its `type(x) == InputAccordion` compares with a function there (Forge's InputAccordion is a
+    factory of `InputAccordionImpl`), so on Forge the saved value is read here, as the accordion's initial value
+    (which also opens it). Forge's Settings › Defaults does not save it either; that is not mended here.
+    """
+    from modules.ui_components import InputAccordion
+
+    if is_forge():
+        saved = _saved_ui_value(saved_key)
+        if isinstance(saved, bool):
+            kwargs["value"] = saved
+    return InputAccordion(**kwargs)
+
+
+def _saved_ui_value(key: str) -> Any:
+    """`key` of the WebUI's ui-config.json (None when absent or unreadable: the WebUI reports a broken file itself)."""
+    from modules import shared
+
+    try:
+        with open(shared.cmd_opts.ui_config_file, encoding="utf8") as file:
+            return json.load(file).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None

@@ -20,7 +20,7 @@ from typing import Any
 
 from lib_dnp import infotext
 from lib_dnp.params import DnpParams, DnpParamsError
-from lib_dnp.webui import views
+from lib_dnp.webui import platform, views
 from lib_dnp.widgets import (
     CAPTION_SLOTS,
     SET_SUFFIX,
@@ -35,6 +35,8 @@ from lib_dnp.widgets import (
 )
 
 ACCORDION_LABEL = "DNP"
+# the WebUI keys the ui-config.json entries of a script's controls by its file name (scripts/dnp.py)
+SCRIPT_SOURCE = "dnp.py"
 NOT_RUN = "DNP did not run for the last generation."
 WHAT_IS_DNP = (
     "**What is DNP?** It first draws the image your prompt is *least* like (the DNS image, same seed), has a "
@@ -71,13 +73,6 @@ def accordion_defaults() -> DnpParams:
     return DnpParams(**settings.request_defaults())
 
 
-def input_accordion(**kwargs: Any) -> Any:
-    """The WebUI's accordion with a checkbox in its header (A1111 ≥ 1.6 and Forge both have it here)."""
-    from modules.ui_components import InputAccordion
-
-    return InputAccordion(**kwargs)
-
-
 def _component(gr: Any, spec: WidgetSpec, elem_id: str, visible: bool = True) -> Any:
     common = {"label": spec.label, "value": spec.value, "elem_id": elem_id, "visible": visible}
     if spec.kind == "checkbox":
@@ -111,7 +106,10 @@ class Accordion:
         self.inputs: dict[str, Any] = {}
         help_map: dict[str, str] = {}
         enabled = self.specs["enabled"]
-        with input_accordion(value=enabled.value, label=ACCORDION_LABEL, elem_id=f"dnp_{tab}") as accordion:
+        saved_key = f"customscript/{SCRIPT_SOURCE}/{tab}/{ACCORDION_LABEL}/value"
+        with platform.input_accordion(
+            saved_key, value=enabled.value, label=ACCORDION_LABEL, elem_id=f"dnp_{tab}"
+        ) as accordion:
             self.inputs["enabled"] = accordion
             help_map[f"dnp_{tab}-visible-checkbox"] = enabled.info
             gr.Markdown(WHAT_IS_DNP, elem_id=f"dnp_{tab}_about")

@@ -8,7 +8,7 @@ its own `hr_cfg` (1 by default through the API, which ignores every negative pro
 from __future__ import annotations
 
 import numpy as np
-from webui.harness import BASE, field, negative_of
+from webui.harness import BASE, PASTE_BACK, field, negative_of
 from webui.test_dnp import (  # noqa: F401  (collected here, run against Forge)
     dnp,
     test_disabled_is_identical_to_the_webui_without_the_extension,
@@ -46,6 +46,10 @@ def test_dns_scale_1_is_not_taken_for_forges_cfg_1_shortcut(webui, captioner):
 
 def test_skip_early_cond_does_not_touch_the_dns_pass(webui, captioner):
     """ "Ignore negative prompt during early sampling" forces CFG 1 on the first steps of the user's pass only."""
+    # In the WebUI's config first: process_images restores only overridden options that opts.data holds (Forge's
+    # and A1111's processing.py, `stored_opts`), and the harness's config.json lacks this one, so without this the
+    # override would outlive the request, DNP or not, and bend every later oracle of the session.
+    assert webui.post("/sdapi/v1/options", json={"skip_early_cond": 0.0}).status_code == 200
     early = {"override_settings": {"skip_early_cond": 0.5}}
     r = webui.txt2img(
         **BASE, **early, alwayson_scripts=dnp(captioner, return_dns_images=True, cache=False, dns_scale=5.0)
@@ -70,11 +74,10 @@ def test_ngms_does_not_touch_the_dns_pass(webui, captioner):
 
 
 def test_infotext_paste_back_regenerates_the_same_image(webui, captioner):
-    """A1111's paste-back test, with `styles` set: Forge's Api.apply_infotext fails (HTTP 500, "isinstance() argument
-    2 cannot be a parameterized generic") on any infotext unless the request sets it, DNP or not."""
+    """A1111's paste-back test, with `styles` set (harness.PASTE_BACK: Forge's API fails any infotext without it)."""
     first = webui.txt2img(**BASE, alwayson_scripts=dnp(captioner, composition="prepend", dns_scale=4.0))
     (infotext,) = webui.infotexts(first)
-    again = webui.txt2img(infotext=infotext, width=64, height=64, styles=[])
+    again = webui.txt2img(infotext=infotext, width=64, height=64, **PASTE_BACK)
     (again_text,) = webui.infotexts(again)
     assert field(again_text, "DNP") == field(infotext, "DNP")  # DNP's args came from the infotext alone
     assert field(again_text, "DNP caption") == field(infotext, "DNP caption")

@@ -79,6 +79,7 @@ class Flavor:
     checkpoint_builder: str  # fixtures/<script>, run as: OUTDIR --hf-home DIR --webui-dir DIR
     checkpoint_files: tuple[str, ...]  # what it writes into OUTDIR, copied into models/Stable-diffusion
     extra_fixtures: tuple[str, ...]  # the EXTRA_FIXTURES this WebUI can build
+    config: tuple[tuple[str, object], ...] = ()  # what it adds to BASE_CONFIG in config.json
 
 
 A1111 = Flavor(
@@ -99,6 +100,10 @@ FORGE = Flavor(
     checkpoint_builder="make_forge_sd15.py",
     checkpoint_files=(CHECKPOINT,),
     extra_fixtures=("tiny_captioner",),
+    # Forge's default UI preset "sd" sets txt2img's width, height, CFG, sampler and scheduler on every page load from
+    # options of its own (modules_forge/main_entry.py on_preset_change: 512x640), over ui-config.json; "all" takes
+    # them from ui-config.json as A1111 does, so a browser test's saved defaults are what the page shows.
+    config=(("forge_preset", "all"),),
 )
 
 
@@ -184,6 +189,11 @@ BASE = {
     "sampler_name": "Euler a",
     "cfg_scale": 7,
 }
+
+# Sent with every paste-back request (an ``infotext`` field): Forge's Api.apply_infotext fails any infotext with
+# HTTP 500 ("isinstance() argument 2 cannot be a parameterized generic", modules/api/api.py get_field_value on the
+# list[str] `styles` field) unless the request sets `styles` itself; A1111 takes it as "no styles", as pasted.
+PASTE_BACK = {"styles": []}
 
 
 def field(infotext: str, key: str) -> str | None:

@@ -75,7 +75,7 @@ class WebUI:
         timeout = timeout or float(os.environ.get("SD_WEBUI_START_TIMEOUT", "120"))
         for attempt in range(3):
             self.port = free_port()
-            write_config(self.assets.webui_dir)
+            write_config(self.assets.webui_dir, dict(self.assets.flavor.config))
             env = clean_env({"HF_HOME": str(self.assets.hf_home), **self.assets.extra_env, **self.env})
             t0 = time.monotonic()
             self._start_mark = self.log_mark()

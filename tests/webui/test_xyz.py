@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from .harness import PASTE_BACK
 from .test_api import dns_images_sampled
 from .test_dnp import BASE, dnp, field, negative_of
 
@@ -86,7 +87,7 @@ def test_enable_axis_cells_carry_their_own_dnp_infotext_and_paste_back(webui, ca
         else:
             assert field(text, "DNP") is None and field(text, "DNP caption") is None, text
             assert negative_of(text) == "blurry"
-        again = webui.txt2img(infotext=text, width=64, height=64)
+        again = webui.txt2img(infotext=text, width=64, height=64, **PASTE_BACK)
         (again_text,) = webui.infotexts(again)
         assert field(again_text, "DNP") == field(text, "DNP") and negative_of(again_text) == negative_of(text)
         assert np.array_equal(webui.decode_image(image), webui.decode_image(again["images"][0]))
