@@ -53,6 +53,22 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+# What SD_WEBUI_UI changes: the servers of `webui` and `webui_plain`; and the browser tests (`driver`), which need
+# UI mode and which CI's API-only run leaves out.
+UI_RERUN_FIXTURES = {"webui", "webui_plain", "driver"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """SD_WEBUI_UI_RERUN=1 (CI's UI-mode run, after an API-only run of the whole suite): only the tests that
+    SD_WEBUI_UI changes run. Every other test starts its servers with fixed flags (the test-only extension's,
+    --medvram, each door's, UI mode for the accordion) and would repeat the first run's requests exactly."""
+    if os.environ.get("SD_WEBUI_UI_RERUN") != "1":
+        return
+    keep = [item for item in items if UI_RERUN_FIXTURES & set(item.fixturenames)]
+    config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+    items[:] = keep
+
+
 def pytest_runtest_setup(item):
     # raised here (not as a mark) so that all skipped tests share one location, i.e. one summary line
     if not os.environ.get("SD_WEBUI_DIR"):
