@@ -240,3 +240,28 @@ def test_the_dns_pass_gives_the_global_rng_back(monkeypatch):
     with dns_pass._global_rng_kept():
         rng.nv_rng = ["philox", 100]
     assert not hasattr(rng, "nv_rng")
+
+
+def test_returned_dns_images_sit_beside_their_infotexts():
+    """ControlNet's postprocess (when it runs before ours) appends its detected map without an infotext; the DNS
+    images go before it, so that the UI's and the API's pairing of images and infotexts by position holds."""
+
+    class Processed:
+        def __init__(self) -> None:
+            self.images = ["grid", "image 1", "image 2", "detected map"]
+            self.infotexts = ["grid text", "text 1", "text 2"]
+
+    p = types.SimpleNamespace(is_api=True, all_seeds=[7, 8])
+    setattr(
+        p, generation.RESULTS, [ImageResult(index=i, negative="", dns_image=f"dns {i + 1}") for i in (0, 1)]
+    )
+    setattr(p, generation.RETURN_IMAGES, True)
+    processed = Processed()
+    generation.postprocess(p, processed, "txt2img")
+    assert processed.images == ["grid", "image 1", "image 2", "dns 1", "dns 2", "detected map"]
+    assert processed.infotexts[3:] == ["DNS image 1, seed 7", "DNS image 2, seed 8"]
+
+    plain = Processed()  # no image without an infotext: the DNS images come last
+    plain.images.pop()
+    generation.postprocess(p, plain, "txt2img")
+    assert plain.images[3:] == ["dns 1", "dns 2"] and len(plain.infotexts) == len(plain.images)
