@@ -243,8 +243,9 @@ def test_the_dns_pass_gives_the_global_rng_back(monkeypatch):
 
 
 def test_returned_dns_images_sit_beside_their_infotexts():
-    """ControlNet's postprocess (when it runs before ours) appends its detected map without an infotext; the DNS
-    images go before it, so that the UI's and the API's pairing of images and infotexts by position holds."""
+    """ControlNet's postprocess (when it runs before ours) appends its detected map without an infotext; that map
+    gets an empty one, so that the UI's and the API's pairing of images and infotexts by position holds for the
+    DNS images appended after it."""
 
     class Processed:
         def __init__(self) -> None:
@@ -258,10 +259,11 @@ def test_returned_dns_images_sit_beside_their_infotexts():
     setattr(p, generation.RETURN_IMAGES, True)
     processed = Processed()
     generation.postprocess(p, processed, "txt2img")
-    assert processed.images == ["grid", "image 1", "image 2", "dns 1", "dns 2", "detected map"]
-    assert processed.infotexts[3:] == ["DNS image 1, seed 7", "DNS image 2, seed 8"]
+    assert processed.images == ["grid", "image 1", "image 2", "detected map", "dns 1", "dns 2"]
+    texts = ["grid text", "text 1", "text 2", "", "DNS image 1, seed 7", "DNS image 2, seed 8"]
+    assert processed.infotexts == texts
 
-    plain = Processed()  # no image without an infotext: the DNS images come last
+    plain = Processed()  # every image has its infotext: the DNS images and theirs are appended
     plain.images.pop()
     generation.postprocess(p, plain, "txt2img")
-    assert plain.images[3:] == ["dns 1", "dns 2"] and len(plain.infotexts) == len(plain.images)
+    assert plain.images[3:] == ["dns 1", "dns 2"] and plain.infotexts == texts[:3] + texts[4:]

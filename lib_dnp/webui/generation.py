@@ -310,15 +310,16 @@ def postprocess(p: Any, processed: Any, tab: str) -> None:
             views.View(_shown_images(p, results), [r.caption or "" for r in results])
         )
     if getattr(p, RETURN_IMAGES, False):
-        # Each beside its infotext: the UI and the API pair images with infotexts by position, and a script whose
-        # postprocess ran before ours may have appended images without one (ControlNet's detected maps); appended
-        # after those, every DNS image would get its neighbour's infotext.
-        position = min(len(processed.images), len(processed.infotexts))
+        # Each at the position of its infotext: the UI and the API pair images with infotexts by position, and the
+        # WebUI (img2img's returned masks) or a script whose postprocess ran before ours (ControlNet's detected
+        # maps) may have added images without one; the DNS images would take their neighbours' infotexts. Those
+        # images get an empty one (for an index past the list the UI kept the previous image's text on show:
+        # modules/ui_common.py update_generation_info).
+        processed.infotexts.extend([""] * (len(processed.images) - len(processed.infotexts)))
         for r in results:
             if r.dns_image is not None:
-                processed.images.insert(position, r.dns_image)
-                processed.infotexts.insert(position, f"DNS image {r.index + 1}, seed {p.all_seeds[r.index]}")
-                position += 1
+                processed.images.append(r.dns_image)
+                processed.infotexts.append(f"DNS image {r.index + 1}, seed {p.all_seeds[r.index]}")
         entry["dns_images_returned"] = len(images)
     _add_info(processed, entry)
 
