@@ -240,3 +240,30 @@ def test_the_dns_pass_gives_the_global_rng_back(monkeypatch):
     with dns_pass._global_rng_kept():
         rng.nv_rng = ["philox", 100]
     assert not hasattr(rng, "nv_rng")
+
+
+def test_returned_dns_images_sit_beside_their_infotexts():
+    """ControlNet's postprocess (when it runs before ours) appends its detected map without an infotext; that map
+    gets an empty one, so that the UI's and the API's pairing of images and infotexts by position holds for the
+    DNS images appended after it."""
+
+    class Processed:
+        def __init__(self) -> None:
+            self.images = ["grid", "image 1", "image 2", "detected map"]
+            self.infotexts = ["grid text", "text 1", "text 2"]
+
+    p = types.SimpleNamespace(is_api=True, all_seeds=[7, 8])
+    setattr(
+        p, generation.RESULTS, [ImageResult(index=i, negative="", dns_image=f"dns {i + 1}") for i in (0, 1)]
+    )
+    setattr(p, generation.RETURN_IMAGES, True)
+    processed = Processed()
+    generation.postprocess(p, processed, "txt2img")
+    assert processed.images == ["grid", "image 1", "image 2", "detected map", "dns 1", "dns 2"]
+    texts = ["grid text", "text 1", "text 2", "", "DNS image 1, seed 7", "DNS image 2, seed 8"]
+    assert processed.infotexts == texts
+
+    plain = Processed()  # every image has its infotext: the DNS images and theirs are appended
+    plain.images.pop()
+    generation.postprocess(p, plain, "txt2img")
+    assert plain.images[3:] == ["dns 1", "dns 2"] and plain.infotexts == texts[:3] + texts[4:]

@@ -310,6 +310,12 @@ def postprocess(p: Any, processed: Any, tab: str) -> None:
             views.View(_shown_images(p, results), [r.caption or "" for r in results])
         )
     if getattr(p, RETURN_IMAGES, False):
+        # Each at the position of its infotext: the UI and the API pair images with infotexts by position, and the
+        # WebUI (img2img's returned masks) or a script whose postprocess ran before ours (ControlNet's detected
+        # maps) may have added images without one; the DNS images would take their neighbours' infotexts. Those
+        # images get an empty one (for an index past the list the UI kept the previous image's text on show:
+        # modules/ui_common.py update_generation_info).
+        processed.infotexts.extend([""] * (len(processed.images) - len(processed.infotexts)))
         for r in results:
             if r.dns_image is not None:
                 processed.images.append(r.dns_image)

@@ -22,9 +22,10 @@ def controlnet_paused(sd_model: Any) -> Iterator[None]:
     """Run the block with the UNet's own forward, not ControlNet's hook.
 
     sd-webui-controlnet hooks the UNet in its process() by setting the instance's `forward` and keeping the
-    replaced one as `_original_forward`; its reference-only attention hooks read banks that only that forward
-    fills, so they pass through without it. The hook is put back for the main pass. A UNet without the hook (no
-    ControlNet, or no unit enabled) is left alone."""
+    replaced one as `_original_forward`; its reference-only hooks on the transformer blocks' inner forward and on
+    the hooked blocks' group norms read banks that only that forward fills (and empties after each call), so they
+    compute the plain block without it (tests/webui_peers proves the DNS image is then the model's own). The hook
+    is put back for the main pass. A UNet without the hook (no ControlNet, or no unit enabled) is left alone."""
     unet = getattr(getattr(sd_model, "model", None), "diffusion_model", None)
     original = getattr(unet, "_original_forward", None)
     if unet is None or original is None or "forward" not in vars(unet):

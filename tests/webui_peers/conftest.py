@@ -6,7 +6,9 @@ tests/webui/test_order.py proves the load-order independence there with a stand-
 variables of tests/webui apply; the peers' Python packages must be in the WebUI's venv.
 
 `peers_webui` starts the WebUI with the three peers linked into its extensions/, once with this extension under
-its own folder name (its scripts run after the peers', by folder order) and once as `0-sd-webui-dnp` (before them).
+its own folder name (its scripts run after the peers', by folder order) and once as `0-sd-webui-dnp` (before them),
+on a tiny checkpoint with SD1.5's UNet block layout (`sd15_layout_checkpoint`): ControlNet's reference-only hooks
+UNet blocks by SD1.5's indices, which the suite's tiny-sd15 lacks.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from pathlib import Path
 
 import pytest
 from webui.conftest import captioner, webui_assets, webui_flavor, webui_servers  # noqa: F401  (the shared fixtures)
-from webui.harness import BASE_CONFIG, EXTENSION_NAME, REPO_ROOT
+from webui.harness import BASE_CONFIG, EXTENSION_NAME, REPO_ROOT, _install_checkpoint, tail
 
 PEERS = ("sd-dynamic-prompts", "adetailer", "sd-webui-controlnet")
 EARLY_NAME = "0-sd-webui-dnp"  # sorts before every peer's folder
+LAYOUT_BUILDER = REPO_ROOT / "tests" / "webui" / "fixtures" / "make_tiny_sd15_layout.py"
+LAYOUT_FILES = ("tiny-sd15-layout.safetensors", "tiny-sd15-layout.yaml")
 # sd-dynamic-prompts' settings at their defaults. In v1.10.1 it registers them (on_ui_settings, from its Script's
 # __init__) after the WebUI has built its settings, so on a config.json without them its process() fails on
 # `opts.dp_ignore_whitespace` and leaves the prompts unexpanded; opts reads values present in config.json.
@@ -51,8 +55,23 @@ def _relink(link: Path, target: Path | None) -> None:
         link.symlink_to(target, target_is_directory=True)
 
 
+@pytest.fixture(scope="session")
+def sd15_layout_checkpoint(webui_assets) -> str:  # noqa: F811
+    """Build tiny-sd15-layout (fixtures/make_tiny_sd15_layout.py) and copy it into the WebUI's models; its name."""
+    out = webui_assets.workdir / "extra" / "sd15_layout"
+    out.mkdir(parents=True, exist_ok=True)
+    proc = webui_assets.run_python(
+        [str(LAYOUT_BUILDER), str(out)],  # a script: see its doc for why not -m
+        log=webui_assets.workdir / "logs" / "build-sd15_layout.log",
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"{LAYOUT_BUILDER.name} failed ({proc.returncode}):\n{tail(proc.stdout)}", pytrace=False)
+    _install_checkpoint(out, webui_assets.webui_dir / "models" / "Stable-diffusion", LAYOUT_FILES)
+    return LAYOUT_FILES[0]
+
+
 @pytest.fixture(scope="module", params=["dnp_last", "dnp_first"])
-def peers_webui(request, webui_servers, webui_assets):  # noqa: F811
+def peers_webui(request, webui_servers, webui_assets, sd15_layout_checkpoint):  # noqa: F811
     peers_dir = Path(os.environ["SD_WEBUI_PEERS_DIR"]).resolve()
     extensions = webui_assets.webui_dir / "extensions"
     for name in PEERS:
@@ -64,6 +83,7 @@ def peers_webui(request, webui_servers, webui_assets):  # noqa: F811
     _relink(extensions / EARLY_NAME, REPO_ROOT if early else None)
     saved_config = dict(BASE_CONFIG)
     BASE_CONFIG.update(DYNAMIC_PROMPTS_OPTIONS)  # the harness writes config.json from it at each start
+    BASE_CONFIG["sd_model_checkpoint"] = sd15_layout_checkpoint
     server = webui_servers.get(f"peers-{request.param}")
     server.order = request.param
     try:

@@ -104,7 +104,8 @@ def test_dynamic_prompts_variants_and_wildcards(peers_webui, captioner, wildcard
 
 
 def dns_image_of(server, r: dict, index: int) -> str:
-    """The DNS image of image `index` (peers may add images of their own, e.g. ControlNet's detected maps)."""
+    """The DNS image of image `index`, found by its infotext: images and infotexts pair by position, and peers may
+    add images of their own (ControlNet's detected maps, which have none)."""
     texts = server.infotexts(r)
     (position,) = [k for k, t in enumerate(texts) if t.startswith(f"DNS image {index + 1},")]
     return r["images"][position]
@@ -147,25 +148,44 @@ def controlnet_reference(image: str) -> dict:
 
 
 def test_controlnet_reference_only_steers_the_main_image_not_the_dns_image(
-    peers_webui, captioner, webui_assets
+    peers_webui, captioner, webui_assets, sd15_layout_checkpoint
 ):
-    """Known to fail on the suite's tiny checkpoint, for ControlNet's reason, not DNP's: reference-only hooks UNet
-    input blocks 4-11 by index (SD1.5's layout), the tiny UNet has fewer, so ControlNet's process() raises
-    IndexError and leaves the UNet half-hooked, and every later request of that WebUI fails. Hence last in this
-    file. It needs a checkpoint with SD1.5's block layout."""
+    """Reference-only changes the UNet itself: ControlNet's process() replaces its forward (which runs the
+    reference latent through the UNet to fill attention banks) and every transformer block's inner forward (which
+    reads those banks). DNP runs its DNS pass with the UNet's own forward (lib_dnp/webui/peers.py), so the blocks
+    find empty banks and compute plain self-attention: the DNS image is the model's own, while the main image is
+    ControlNet's. Needs SD1.5's UNet block layout (ControlNet hooks blocks by index): tiny-sd15-layout."""
     server = peers_webui
+    options = server.get("/sdapi/v1/options").json()
+    assert Path(sd15_layout_checkpoint).stem in options["sd_model_checkpoint"], options["sd_model_checkpoint"]
     control = controlnet_reference(astronaut(webui_assets.python, 64))
-    r = server.txt2img(
-        **BASE, alwayson_scripts={**dnp(captioner, return_dns_images=True, dns_scale=DNS_SCALE), **control}
-    )
-    text = server.infotexts(r)[0]
-    assert field(text, "ControlNet 0"), text  # ControlNet ran on the main image
-    negative = negative_of(text)
-    assert negative == f"blurry, {field(text, 'DNP caption')}"
-    plain = server.txt2img(**{**BASE, "negative_prompt": negative}, alwayson_scripts=control)
-    assert_same(server, r["images"][0], plain["images"][0], "main image with reference-only")
-    unsteered = server.txt2img(**{**BASE, "negative_prompt": negative})
-    assert not np.array_equal(
-        server.decode_image(r["images"][0]), server.decode_image(unsteered["images"][0])
-    )
-    assert_dns_oracle(server, dns_image_of(server, r, 0), BASE["prompt"], BASE["seed"])  # no control there
+    # One image per request: ControlNet encodes the reference once per job, drawing the VAE's sample from the
+    # global generator as the first batch left it, so a job's later images are not those of a lone request at their
+    # seeds even without DNP (measured: image 2 of a plain 2-batch job, 30 levels from the lone seed-8 request; 0
+    # without ControlNet), and the plain oracle takes one negative for every image.
+    for seed in (BASE["seed"], BASE["seed"] + 1):
+        steered = {**BASE, "seed": seed}
+        r = server.txt2img(
+            **steered,
+            alwayson_scripts={**dnp(captioner, return_dns_images=True, dns_scale=DNS_SCALE), **control},
+        )
+        texts = server.infotexts(r)
+        # ControlNet appends its detected map (the reference) without an infotext in its postprocess: after the DNS
+        # image when DNP's runs first; before it when DNP's runs last, and DNP gives the map an empty infotext then,
+        # so that the DNS image keeps its own (the oracle below finds the DNS image by it)
+        dns_text = f"DNS image 1, seed {seed}"
+        assert len(r["images"]) == 3, len(r["images"])
+        assert texts[1:] == ([dns_text] if server.order == "dnp_first" else ["", dns_text]), texts
+        assert field(texts[0], "ControlNet 0"), texts[0]  # ControlNet ran on the main image
+        negative = negative_of(texts[0])
+        assert negative == f"blurry, {field(texts[0], 'DNP caption')}"
+        plain = server.txt2img(**{**steered, "negative_prompt": negative}, alwayson_scripts=control)
+        assert_same(server, r["images"][0], plain["images"][0], f"seed {seed} with reference-only")
+        unsteered = server.txt2img(**{**steered, "negative_prompt": negative})
+        effect = np.abs(
+            server.decode_image(r["images"][0]).astype(int)
+            - server.decode_image(unsteered["images"][0]).astype(int)
+        ).max()
+        # ControlNet moves the image by more than the DNS oracle's tolerance, so that oracle would see it there
+        assert effect > 1, f"reference-only changed the seed-{seed} image by {effect} levels only"
+        assert_dns_oracle(server, dns_image_of(server, r, 0), BASE["prompt"], seed)  # no control there
