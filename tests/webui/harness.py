@@ -91,7 +91,8 @@ A1111 = Flavor(
     checkpoint_files=(CHECKPOINT, Path(CHECKPOINT).with_suffix(".yaml").name),
     extra_fixtures=("tiny_captioner", "negative_fixtures", "tiny_sdxl", "test_models"),
 )
-# Forge reads no yaml, and has neither ldm nor sgm, with which the extra tiny checkpoints are built
+# Forge reads no yaml, and has neither ldm nor sgm, with which the extra tiny checkpoints are built (the negative
+# fixtures, an embedding and a style, it can take)
 FORGE = Flavor(
     name="Forge",
     dir_var="SD_FORGE_DIR",
@@ -99,7 +100,7 @@ FORGE = Flavor(
     launch_flags=tuple(FORGE_LAUNCH_FLAGS),
     checkpoint_builder="make_forge_sd15.py",
     checkpoint_files=(CHECKPOINT,),
-    extra_fixtures=("tiny_captioner",),
+    extra_fixtures=("tiny_captioner", "negative_fixtures"),
     # Forge's default UI preset "sd" sets txt2img's width, height, CFG, sampler and scheduler on every page load from
     # options of its own (modules_forge/main_entry.py on_preset_change: 512x640), over ui-config.json; "all" takes
     # them from ui-config.json as A1111 does, so a browser test's saved defaults are what the page shows.
