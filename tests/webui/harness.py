@@ -80,6 +80,9 @@ class Flavor:
     checkpoint_files: tuple[str, ...]  # what it writes into OUTDIR, copied into models/Stable-diffusion
     extra_fixtures: tuple[str, ...]  # the EXTRA_FIXTURES this WebUI can build
     config: tuple[tuple[str, object], ...] = ()  # what it adds to BASE_CONFIG in config.json
+    hub_cache: str | None = (
+        None  # the Hugging Face hub cache its servers use, in its folder (None: $HF_HOME/hub)
+    )
 
 
 A1111 = Flavor(
@@ -105,6 +108,8 @@ FORGE = Flavor(
     # options of its own (modules_forge/main_entry.py on_preset_change: 512x640), over ui-config.json; "all" takes
     # them from ui-config.json as A1111 does, so a browser test's saved defaults are what the page shows.
     config=(("forge_preset", "all"),),
+    # modules_forge/initialization.py points HF_HUB_CACHE at models/diffusers unless it is set (HF_HOME alone is not)
+    hub_cache="models/diffusers",
 )
 
 
@@ -249,6 +254,12 @@ class WebUIAssets:
     extra: dict[str, Path | None] = dataclasses.field(default_factory=dict)
     extra_errors: dict[str, str] = dataclasses.field(default_factory=dict)
     extra_env: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def hub_cache(self) -> Path:
+        """The Hugging Face hub cache the servers read (and download into)."""
+        if self.flavor.hub_cache:
+            return self.webui_dir / self.flavor.hub_cache
+        return self.hf_home / "hub"
 
     def require(self, name: str) -> Path:
         """The output folder of an EXTRA_FIXTURES builder; fails the test if it was not built."""
