@@ -176,3 +176,17 @@ def test_an_option_at_its_default_keys_alike_whether_config_json_holds_it_or_not
     only_set = {"new_extension_option": 3}
     assert webui_key(only_set).fingerprint() == webui_key().fingerprint()
     assert webui_key(only_set, emphasis="No norm").fingerprint() != webui_key().fingerprint()
+
+
+def test_a_number_keys_in_its_options_type_as_the_api_echoes_it():
+    """GET /sdapi/v1/options answers int options as floats; posting that back changes no key, a real change does."""
+    labels = {**LABELS, "clip_skip": SimpleNamespace(section=("sd", ""), default=1)}
+    as_read = dns_key.options_snapshot({**VALUES, "clip_skip": 1.0, "s_noise": 1}, labels)
+    assert as_read == dns_key.options_snapshot(VALUES, labels)
+    assert as_read != dns_key.options_snapshot({**VALUES, "clip_skip": 2.0}, labels)
+    assert as_read != dns_key.options_snapshot(
+        {**VALUES, "clip_skip": 1.5}, labels
+    )  # not rounded into the int
+    assert '"clip_skip": ["sd", Infinity]' in dns_key.options_snapshot(
+        {**VALUES, "clip_skip": float("inf")}, labels
+    )

@@ -90,3 +90,50 @@ def test_loaded_model_on_a1111_is_the_shared_model(a1111, monkeypatch):
     model = object()
     _webui_modules(monkeypatch, shared=_module("modules.shared", sd_model=model))
     assert platform.loaded_model() is model
+
+
+def _api_models(monkeypatch):
+    """A WebUI whose `modules.api.models` was imported before the extension registered its options (Forge's case)."""
+    from pydantic import create_model
+
+    models = _module(
+        "modules.api.models", OptionsModel=create_model("Options", samples_save=(bool | None, True))
+    )
+    opts = types.SimpleNamespace(typemap={int: float})
+    _webui_modules(monkeypatch, shared=_module("modules.shared", opts=opts))
+    monkeypatch.setitem(sys.modules, "modules.api.models", models)
+    return models
+
+
+def _option(default, label: str):
+    return types.SimpleNamespace(default=default, label=label)
+
+
+def test_published_options_are_in_forges_options_answer(forge, monkeypatch):
+    models = _api_models(monkeypatch)
+    platform.publish_options(
+        {"dnp_cache_size": _option(32, "size"), "dnp_api_may_download": _option(False, "dl")}
+    )
+    answer = models.OptionsModel(**{"samples_save": False, "dnp_cache_size": 3, "other": 1}).model_dump()
+    # the route answers with the model's fields only: the options registered before, and now DNP's
+    assert answer == {"samples_save": False, "dnp_cache_size": 3, "dnp_api_may_download": False}
+    assert models.OptionsModel.model_fields["dnp_cache_size"].description == "size"
+    before = models.OptionsModel
+    platform.publish_options(
+        {"dnp_cache_size": _option(32, "size")}
+    )  # again (on_ui_settings): nothing to add
+    assert models.OptionsModel is before
+
+
+def test_options_are_left_to_a1111(a1111, monkeypatch):
+    models = _api_models(monkeypatch)
+    before = models.OptionsModel
+    platform.publish_options({"dnp_cache_size": _option(32, "size")})
+    assert models.OptionsModel is before
+
+
+def test_options_wait_for_a_model_not_built_yet(forge, monkeypatch):
+    _api_models(monkeypatch)
+    monkeypatch.delitem(sys.modules, "modules.api.models")
+    platform.publish_options({"dnp_cache_size": _option(32, "size")})  # built later, from opts: nothing to do
+    assert "modules.api.models" not in sys.modules

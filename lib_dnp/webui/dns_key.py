@@ -137,8 +137,30 @@ def options_snapshot(values: Mapping[str, Any], labels: Mapping[str, Any]) -> st
     defaults = {
         name: info.default for name, info in labels.items() if not getattr(info, "do_not_save", False)
     }
-    snapshot = {name: [section_of(labels.get(name)), value] for name, value in {**defaults, **values}.items()}
+    snapshot = {
+        name: [section_of(labels.get(name)), _as_its_default(value, defaults.get(name))]
+        for name, value in {**defaults, **values}.items()
+    }
     return json.dumps(snapshot, sort_keys=True, default=str)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _as_its_default(value: Any, default: Any) -> Any:
+    """A number in its option's type, as the WebUI's `Options.cast_value` casts it: 1.0 of an int option is 1.
+
+    The WebUIs' GET /sdapi/v1/options types every int option as float (`opts.typemap`), so a client that posts back
+    what it read (as Forge answers CLIP skip: 1.0) stores 1.0, which JSON would key apart from the 1 it replaced.
+    """
+    if not (_is_number(value) and _is_number(default)):
+        return value
+    try:
+        cast = type(default)(value)
+    except (OverflowError, ValueError):  # inf or nan for an int option: keyed as given
+        return value
+    return cast if cast == value else value
 
 
 def file_stamp(path: str | None) -> list[Any] | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sys
 from typing import Any
 
 NAME_A1111 = "AUTOMATIC1111"
@@ -104,3 +105,34 @@ def _saved_ui_value(key: str) -> Any:
             return json.load(file).get(key)
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def publish_options(options: dict[str, Any]) -> None:
+    """Make options this extension registered part of the API's answer to GET /sdapi/v1/options.
+
+    Both WebUIs build that route's response model (`modules.api.models.OptionsModel`) from the options known when
+    `modules.api.models` is first imported, and the route drops every other option from its answer. A1111 imports
+    it when the API starts, after every script registered its options. Forge's built-in ControlNet imports it while
+    the built-in extensions load (`extensions-builtin/sd_forge_controlnet/lib_controlnet/api.py` imports
+    `modules.api.api`), before any user extension, so Forge's API never lists DNP's settings (POST sets them all the
+    same). On Forge the model is extended here with the missing ones, as `models.py` builds its own fields; the API
+    (`webui.py` create_api, after the scripts load) then answers with them.
+    """
+    models = sys.modules.get("modules.api.models")
+    if not is_forge() or models is None:
+        return  # not built yet: it will be built with these options
+    base = models.OptionsModel
+    missing = {key: info for key, info in options.items() if key not in base.model_fields}
+    if not missing:
+        return
+    from modules import shared
+    from pydantic import Field, create_model
+
+    def annotation(default: Any) -> Any:
+        return shared.opts.typemap.get(type(default), type(default)) | None if default else Any
+
+    fields = {
+        key: (annotation(info.default), Field(default=info.default, description=info.label))
+        for key, info in missing.items()
+    }
+    models.OptionsModel = create_model("Options", __base__=base, **fields)

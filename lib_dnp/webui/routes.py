@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from fastapi import Body
 from pydantic import BaseModel, Field
 
 import lib_dnp
@@ -106,9 +107,29 @@ def _check_sampling(request: PreviewRequest) -> None:
         )
 
 
-def run_preview(request: PreviewRequest) -> dict[str, Any]:
+def _preview_request(body: Any) -> PreviewRequest:
+    """The body as a PreviewRequest, or a located 422 that is always JSON.
+
+    Validated here rather than by FastAPI: FastAPI's own 422 repeats each bad input, and with pydantic 2 (Forge) an
+    input of Infinity or NaN, which the JSON parser accepts, then fails the answer itself (HTTP 500, "Out of range
+    float values are not JSON compliant"). The detail keeps FastAPI's loc and message and drops the input.
+    """
+    from fastapi.exceptions import HTTPException
+    from pydantic import ValidationError
+
+    validate = getattr(PreviewRequest, "model_validate", None) or PreviewRequest.parse_obj  # pydantic 2 / 1
+    try:
+        return validate(body)
+    except ValidationError as error:
+        problems = [(["body", *problem["loc"]], problem["msg"]) for problem in error.errors()]
+        raise HTTPException(status_code=422, detail=error_detail(problems)) from None
+
+
+def run_preview(body: Any = Body(...)) -> dict[str, Any]:  # noqa: B008  (FastAPI's way to read the body)
     from fastapi.exceptions import HTTPException
     from modules.api.api import encode_pil_to_base64
+
+    request = _preview_request(body)
 
     try:
         params = parse_params({**settings.request_defaults(), **request.dnp, **preview.PREVIEW_MODE})

@@ -17,6 +17,7 @@ from typing import Any
 
 from lib_dnp.cache import DEFAULT_CACHE_SIZE
 from lib_dnp.params import DnpParams, choices
+from lib_dnp.webui import platform
 
 SECTION = ("dnp", "DNP")
 
@@ -158,5 +159,7 @@ def _options() -> dict[str, Any]:
 def register() -> None:
     from modules import shared
 
-    for name, option in _options().items():
+    options = _options()
+    for name, option in options.items():
         shared.opts.add_option(name, option)
+    platform.publish_options(options)

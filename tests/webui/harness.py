@@ -80,6 +80,9 @@ class Flavor:
     checkpoint_files: tuple[str, ...]  # what it writes into OUTDIR, copied into models/Stable-diffusion
     extra_fixtures: tuple[str, ...]  # the EXTRA_FIXTURES this WebUI can build
     config: tuple[tuple[str, object], ...] = ()  # what it adds to BASE_CONFIG in config.json
+    hub_cache: str | None = (
+        None  # the Hugging Face hub cache its servers use, in its folder (None: $HF_HOME/hub)
+    )
 
 
 A1111 = Flavor(
@@ -91,7 +94,8 @@ A1111 = Flavor(
     checkpoint_files=(CHECKPOINT, Path(CHECKPOINT).with_suffix(".yaml").name),
     extra_fixtures=("tiny_captioner", "negative_fixtures", "tiny_sdxl", "test_models"),
 )
-# Forge reads no yaml, and has neither ldm nor sgm, with which the extra tiny checkpoints are built
+# Forge reads no yaml, and has neither ldm nor sgm, with which the extra tiny checkpoints are built (the negative
+# fixtures, an embedding and a style, it can take)
 FORGE = Flavor(
     name="Forge",
     dir_var="SD_FORGE_DIR",
@@ -99,11 +103,13 @@ FORGE = Flavor(
     launch_flags=tuple(FORGE_LAUNCH_FLAGS),
     checkpoint_builder="make_forge_sd15.py",
     checkpoint_files=(CHECKPOINT,),
-    extra_fixtures=("tiny_captioner",),
+    extra_fixtures=("tiny_captioner", "negative_fixtures"),
     # Forge's default UI preset "sd" sets txt2img's width, height, CFG, sampler and scheduler on every page load from
     # options of its own (modules_forge/main_entry.py on_preset_change: 512x640), over ui-config.json; "all" takes
     # them from ui-config.json as A1111 does, so a browser test's saved defaults are what the page shows.
     config=(("forge_preset", "all"),),
+    # modules_forge/initialization.py points HF_HUB_CACHE at models/diffusers unless it is set (HF_HOME alone is not)
+    hub_cache="models/diffusers",
 )
 
 
@@ -248,6 +254,12 @@ class WebUIAssets:
     extra: dict[str, Path | None] = dataclasses.field(default_factory=dict)
     extra_errors: dict[str, str] = dataclasses.field(default_factory=dict)
     extra_env: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def hub_cache(self) -> Path:
+        """The Hugging Face hub cache the servers read (and download into)."""
+        if self.flavor.hub_cache:
+            return self.webui_dir / self.flavor.hub_cache
+        return self.hf_home / "hub"
 
     def require(self, name: str) -> Path:
         """The output folder of an EXTRA_FIXTURES builder; fails the test if it was not built."""

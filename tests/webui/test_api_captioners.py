@@ -32,7 +32,7 @@ def refusal(response) -> dict:
 @pytest.fixture(scope="module")
 def cached_hub_model(webui_assets, captioner) -> str:
     """The tiny captioner laid out in the server's Hugging Face cache as if downloaded from the hub."""
-    repo = webui_assets.hf_home / "hub" / ("models--" + CACHED_ID.replace("/", "--"))
+    repo = webui_assets.hub_cache() / ("models--" + CACHED_ID.replace("/", "--"))
     snapshot = repo / "snapshots" / SNAPSHOT
     if not snapshot.is_dir():
         shutil.copytree(captioner, snapshot)

@@ -26,8 +26,9 @@ from .fixtures.negatives import PROMPT, USER_NEGATIVES
 from .fixtures.testext import SDXL, same_image
 from .harness import BASE, field, negative_of
 
+# hr_cfg and hr_additional_modules are Forge's (see HIRES in test_dnp.py; A1111's API ignores them)
 HIRES = {"enable_hr": True, "hr_scale": 1.5, "hr_upscaler": "Latent", "denoising_strength": 0.6,
-         "hr_second_pass_steps": 2}  # fmt: skip
+         "hr_second_pass_steps": 2, "hr_cfg": 7.0, "hr_additional_modules": ["Use same choices"]}  # fmt: skip
 NEGATIVES = list(USER_NEGATIVES)
 
 

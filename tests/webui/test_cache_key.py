@@ -22,6 +22,8 @@ HIRES = {
     "hr_upscaler": "Latent",
     "denoising_strength": 0.6,
     "hr_second_pass_steps": 2,
+    "hr_cfg": 7.0,  # Forge's hires fields (see HIRES in test_dnp.py; A1111's API ignores them)
+    "hr_additional_modules": ["Use same choices"],
 }
 
 # Options the DNS pass's sampling or conditioning reads, each with a value other than the default.

@@ -83,6 +83,10 @@ def dnp(captioner: str, **fields) -> dict:
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_dns_pass_is_eq19_whatever_the_option_and_the_main_pass_keeps_it(webui, captioner, name):
+    check_case(webui, captioner, name)
+
+
+def check_case(webui, captioner, name: str) -> None:
     case = CASES[name]
     request = {**BASE, "seed": 300, **case.request}
     scale = request["cfg_scale"] + 1.0 if "cfg_scale" in case.request else SCALE + 1.0

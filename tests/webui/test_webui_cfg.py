@@ -46,10 +46,11 @@ print("DNP-RESULT " + json.dumps(found))
 """
 
 
-def test_webui_cfg_combination_at_s_plus_one_on_swapped_conds_is_eq19(webui_assets):
+def run_in_webui(webui_assets, script: str, *args: str) -> dict:
+    """Run `script` with the WebUI's python in its folder (this repository importable); its DNP-RESULT line."""
     env = {**os.environ, **webui_assets.extra_env, "PYTHONPATH": str(REPO)}
     run = subprocess.run(
-        [str(webui_assets.python), "-c", SCRIPT],
+        [str(webui_assets.python), "-c", script, *args],
         cwd=webui_assets.webui_dir,
         env=env,
         capture_output=True,
@@ -58,8 +59,16 @@ def test_webui_cfg_combination_at_s_plus_one_on_swapped_conds_is_eq19(webui_asse
     )
     lines = [line for line in run.stdout.splitlines() if line.startswith("DNP-RESULT ")]
     assert run.returncode == 0 and lines, run.stdout[-2000:] + run.stderr[-4000:]
-    found = json.loads(lines[-1].removeprefix("DNP-RESULT "))
+    return json.loads(lines[-1].removeprefix("DNP-RESULT "))
+
+
+def assert_eq19_at_s_plus_one(found: dict) -> None:
+    """`found`: scale -> [max error of the WebUI's combination at s + 1 from eq. 19, max gap of plain CFG at s]."""
     assert set(found) == {"1.0", "5.0", "7.5"}
     for scale, (error, plain_gap) in found.items():
         assert error < 1e-5, (scale, error)  # the WebUI's combination at s + 1 is eq. 19 at s
         assert plain_gap > 0.5, (scale, plain_gap)  # and the check has teeth: plain CFG is not eq. 19
+
+
+def test_webui_cfg_combination_at_s_plus_one_on_swapped_conds_is_eq19(webui_assets):
+    assert_eq19_at_s_plus_one(run_in_webui(webui_assets, SCRIPT))
