@@ -122,7 +122,9 @@ def publish_options(options: dict[str, Any]) -> None:
     if not is_forge() or models is None:
         return  # not built yet: it will be built with these options
     base = models.OptionsModel
-    missing = {key: info for key, info in options.items() if key not in base.model_fields}
+    # pydantic 2's model_fields (Forge pins 2.8.2); 1.x's __fields__ where this runs under A1111's pins (unit tests)
+    known = getattr(base, "model_fields", None) or base.__fields__
+    missing = {key: info for key, info in options.items() if key not in known}
     if not missing:
         return
     from modules import shared
