@@ -7,9 +7,11 @@ Design: a covering array, not the full grid (4 × 2 × 4 × 2 × 2 = 128 jobs, ~
 walked in full (16 jobs), because the crash lives there: the negatives of one batch differ in chunk count only
 when there are two or more images and a negative near a chunk boundary. Batch count, hires fix and style are set
 so that every pair of levels of any two of the five factors occurs (checked by `test_the_design_covers_every_pair`).
-60 images, plus one SDXL batch of 3. The oracle of image i: a plain request of the same batch size and count at
-the job's seed, every image with i's reported prompt and negative; its image i must be pixel-identical. (A plain
-batch of one is not: on CPU the WebUI's own batch of two differs from two single images by one 8-bit level.)
+60 images, plus one SDXL batch of 3. The oracle of each batch of a job: a plain request of one batch of the same
+size at that batch's first seed, whose image i has the prompt and negative image i reports (the test-only variants
+extension expands `{aaa:n0|n1|...}` per image, as sd-dynamic-prompts does); every image must be pixel-identical to
+its row. (A plain batch of one is not: on CPU the WebUI's own batch of two differs from two single images by one
+8-bit level.) One plain image per DNP image: the earlier oracle, a whole plain job per image, cost 300 images.
 The tried/held figures are printed at the end of the module.
 """
 
@@ -23,13 +25,15 @@ from lib_dnp.negatives import strip_padding
 
 from .fixtures.make_negative_fixtures import STYLE
 from .fixtures.negatives import PROMPT, USER_NEGATIVES
-from .fixtures.testext import SDXL, same_image
+from .fixtures.testext import SDXL, VARIANTS_LINKS, same_image
 from .harness import BASE, field, negative_of
 
 # hr_cfg and hr_additional_modules are Forge's (see HIRES in test_dnp.py; A1111's API ignores them)
 HIRES = {"enable_hr": True, "hr_scale": 1.5, "hr_upscaler": "Latent", "denoising_strength": 0.6,
          "hr_second_pass_steps": 2, "hr_cfg": 7.0, "hr_additional_modules": ["Use same choices"]}  # fmt: skip
 NEGATIVES = list(USER_NEGATIVES)
+# the variants extension's copy that runs before DNP (either would do: DNP is off in the oracles)
+VARIANT_TAG = VARIANTS_LINKS[0].split("-")[0]
 
 
 def _design() -> list[tuple[int, int, str, bool, bool]]:
@@ -65,17 +69,26 @@ def prompt_of(infotext: str) -> str:
     return infotext.split("\nNegative prompt: ")[0]
 
 
-def check_every_image(server, response: dict, payload: dict, extra: dict | None = None) -> None:
+def per_image(texts: list[str]) -> str:
+    """One text the test-only variants extension expands to texts[i] in image i of a plain job."""
+    assert not any(set(text) & set("{}|") for text in texts), texts
+    return "{" + VARIANT_TAG + ":" + "|".join(texts) + "}"
+
+
+def check_every_image(
+    server, oracle_server, response: dict, payload: dict, extra: dict | None = None
+) -> None:
     """Each image: its own caption in its negative, and pixel-identical to its row of a plain generation with the
     prompt, negative (and hires negative) and seed its infotext reports."""
     infotexts = server.infotexts(response)
-    count = payload["batch_size"] * payload["n_iter"]
+    batch_size, count = payload["batch_size"], payload["batch_size"] * payload["n_iter"]
     assert len(response["images"]) == count and len(infotexts) == count
     info = server.info(response)
     captions = [field(text, "DNP caption") for text in infotexts]
     assert all(captions) and not any(info["dnp"]["errors"]), (captions, info["dnp"]["errors"])
     if count > 1:
         assert len(set(captions)) > 1, captions
+    negatives = []
     for index, (text, caption) in enumerate(zip(infotexts, captions)):
         negative = negative_of(text)
         assert negative == info["all_negative_prompts"][index] == info["dnp"]["negatives"][index]
@@ -83,20 +96,27 @@ def check_every_image(server, response: dict, payload: dict, extra: dict | None 
         TALLY["padded images"] += bool(padding)
         own = strip_padding(negative, padding)
         assert own == caption or own.endswith(", " + caption), (own, caption)
-        # The same job shape, batch size and count (on CPU a batch of one is not bit-identical to a row of a batch
-        # of two, with or without DNP), every image of it with this image's prompt and negative; this image is
-        # compared.
+        negatives.append(negative)
+    # The oracle of each batch of the job: one plain batch of the same size (on CPU a batch of one is not
+    # bit-identical to a row of a batch of two, with or without DNP) at the batch's first seed, whose image i has
+    # the prompt and negative (and hires negative) that image i's infotext reports, through the variants extension
+    # as sd-dynamic-prompts gives each image its own; every image is compared with its row.
+    for first in range(0, count, batch_size):
+        rows = range(first, first + batch_size)
+        texts = [infotexts[i] for i in rows]
         plain = {
-            **BASE, **(extra or {}), "prompt": prompt_of(text), "negative_prompt": negative,
-            "seed": int(field(text, "Seed")) - index, "batch_size": payload["batch_size"],
-            "n_iter": payload["n_iter"],
+            **BASE, **(extra or {}), "prompt": per_image([prompt_of(t) for t in texts]),
+            "negative_prompt": per_image([negatives[i] for i in rows]), "seed": int(field(texts[0], "Seed")),
+            "batch_size": batch_size, "n_iter": 1,
         }  # fmt: skip
         if payload.get("enable_hr"):
-            plain.update(HIRES, hr_negative_prompt=field(text, "Hires negative prompt") or negative)
-        TALLY["images tried"] += 1
-        oracle = server.txt2img(**plain)["images"][index]
-        assert same_image(server, response["images"][index], oracle), index
-        TALLY["images held"] += 1
+            hires_negatives = [field(t, "Hires negative prompt") or negatives[i] for t, i in zip(texts, rows)]
+            plain.update(HIRES, hr_negative_prompt=per_image(hires_negatives))
+        oracle = oracle_server.txt2img(**plain)
+        for row, index in enumerate(rows):
+            TALLY["images tried"] += 1
+            assert same_image(server, response["images"][index], oracle["images"][row]), index
+            TALLY["images held"] += 1
 
 
 def test_the_design_covers_every_pair():
@@ -112,7 +132,9 @@ def test_the_design_covers_every_pair():
     DESIGN,
     ids=[f"b{b}x{c}-{n}{'-hires' if h else ''}{'-style' if s else ''}" for b, c, n, h, s in DESIGN],
 )
-def test_every_image_of_the_batch(webui, captioner, batch_size, batch_count, negative, hires, style):
+def test_every_image_of_the_batch(
+    webui, testext_webui, captioner, batch_size, batch_count, negative, hires, style
+):
     payload = {
         **BASE, "prompt": PROMPT, "negative_prompt": USER_NEGATIVES[negative], "batch_size": batch_size,
         "n_iter": batch_count, "seed": 1000 + 10 * DESIGN.index((batch_size, batch_count, negative, hires, style)),
@@ -120,7 +142,7 @@ def test_every_image_of_the_batch(webui, captioner, batch_size, batch_count, neg
     }  # fmt: skip
     response = webui.txt2img(**payload, alwayson_scripts=dnp(captioner))
     TALLY["jobs"] += 1
-    check_every_image(webui, response, payload)
+    check_every_image(webui, testext_webui, response, payload)
 
 
 def test_a_later_batch_reports_its_own_hires_negative(webui):
@@ -154,4 +176,4 @@ def test_an_sdxl_batch(testext_webui, webui_assets, captioner):
                "seed": 2000}  # fmt: skip
     response = testext_webui.txt2img(**payload, **on_sdxl, alwayson_scripts=dnp(captioner))
     TALLY["jobs"] += 1
-    check_every_image(testext_webui, response, payload, on_sdxl)
+    check_every_image(testext_webui, testext_webui, response, payload, on_sdxl)
