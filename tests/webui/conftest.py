@@ -61,10 +61,27 @@ UI_RERUN_FIXTURES = {"webui", "webui_plain", "driver"}
 def pytest_collection_modifyitems(config, items):
     """SD_WEBUI_UI_RERUN=1 (CI's UI-mode run, after an API-only run of the whole suite): only the tests that
     SD_WEBUI_UI changes run. Every other test starts its servers with fixed flags (the test-only extension's,
-    --medvram, each door's, UI mode for the accordion) and would repeat the first run's requests exactly."""
+    --medvram, each door's, UI mode for the accordion) and would repeat the first run's requests exactly.
+
+    Of a parametrized test the rerun keeps the first case, the browser tests' excepted: what UI mode changes for an
+    API request is how the WebUI set the scripts up (the script's ui() built into gradio blocks, its args_from and
+    args_to, the infotext and paste fields), the same for every case; the cases (the batch-shape grid's rows, each
+    sampler, each bad value) vary what the API-only run has proved per case. A browser test's cases are user actions
+    in the page, which only this run performs."""
     if os.environ.get("SD_WEBUI_UI_RERUN") != "1":
         return
-    keep = [item for item in items if UI_RERUN_FIXTURES & set(item.fixturenames)]
+    seen: set[tuple[str, str]] = set()
+
+    def first_case(item) -> bool:
+        if "driver" in item.fixturenames or not hasattr(item, "callspec"):
+            return True
+        key = (item.nodeid.split("::")[0], item.originalname)
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
+    keep = [item for item in items if UI_RERUN_FIXTURES & set(item.fixturenames) and first_case(item)]
     config.hook.pytest_deselected(items=[item for item in items if item not in keep])
     items[:] = keep
 
