@@ -63,7 +63,7 @@ def pytest_collection_modifyitems(config, items):
     SD_WEBUI_UI changes run. Every other test starts its servers with fixed flags (the test-only extension's,
     --medvram, each door's, UI mode for the accordion) and would repeat the first run's requests exactly.
 
-    Of a parametrized test the rerun keeps the first case, the browser tests' excepted: what UI mode changes for an
+    Of a parametrized test the rerun keeps the first case, the browser tests excepted: what UI mode changes for an
     API request is how the WebUI set the scripts up (the script's ui() built into gradio blocks, its args_from and
     args_to, the infotext and paste fields), the same for every case; the cases (the batch-shape grid's rows, each
     sampler, each bad value) vary what the API-only run has proved per case. A browser test's cases are user actions
