@@ -214,13 +214,15 @@ class Accordion:
             status = status_html(message)
             gallery = gr.update(value=images, visible=bool(images))
             if not images:  # nothing to edit: leave the settings as they are
-                return [gallery, gr.update(), gr.update(), *[gr.update()] * len(boxes), seed, status]
+                return [gallery, *[gr.update()] * (3 + len(boxes)), seed, status]
             shown = max(1, len(captions))
             box_updates = [
                 gr.update(value=captions[n] if n < len(captions) else "", visible=n < shown)
                 for n in range(len(boxes))
             ]
-            return [gallery, "manual", True, *box_updates, seed, status]
+            # the captions' group shows with its filled boxes, not a round trip later (when the mode's change
+            # event, which this "manual" fires, shows it too)
+            return [gallery, "manual", True, gr.update(visible=True), *box_updates, seed, status]
 
         self.preview_button.click(
             fn=run_preview,
@@ -229,6 +231,7 @@ class Accordion:
                 self.gallery,
                 self.inputs["mode"],
                 self.inputs["enabled"],
+                self.captions_group,
                 *boxes,
                 captured[f"{self.tab}_seed"],
                 self.status,

@@ -193,12 +193,13 @@ def test_preview_button_over_gradio(webui_ui, captioner):
         )
     r = webui_ui.post("/run/predict", json={"fn_index": index, "data": values, "session_hash": "dnp-test"})
     assert r.status_code == 200, r.text[:500]
-    gallery, mode, enabled, *boxes, seed, status = r.json()["data"]
+    gallery, mode, enabled, group, *boxes, seed, status = r.json()["data"]
     assert len(boxes) == CAPTION_SLOTS and seed == 11 and "Seed 11 fixed" in status, status
     assert (
         gallery["visible"] and len(gallery["value"]) == 2
     )  # an update: the gallery shows once it has images
     assert mode == "manual" and enabled is True
+    assert group["visible"]  # the captions' group shows in the same response as its boxes' values
     lines = [box["value"] for box in boxes[:2]]
     assert all(lines) and [box["visible"] for box in boxes[:3]] == [True, True, False], boxes
 
