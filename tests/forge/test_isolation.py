@@ -1,7 +1,7 @@
 """Isolation, the DNS cache and identity on Forge (the A1111 tests, run against Forge).
 
-Left out: the 50-request memory test, A1111's measurement (Forge's resident memory is dominated by its 450 MB
-checkpoint, and the test takes minutes on the shared CPU).
+Left out: the 50-request memory test, A1111's measurement (Forge's resident memory is its own
+memory manager's business, and the test takes minutes on the shared CPU).
 """
 
 from webui.test_isolation import (  # noqa: F401  (collected here, run against Forge)

@@ -139,6 +139,7 @@ def webui_assets(tmp_path_factory, webui_flavor: Flavor) -> WebUIAssets:
         )
     models = webui_dir / "models" / "Stable-diffusion"
     assets.checkpoint = _install_checkpoint(built, models, webui_flavor.checkpoint_files)
+    assets.extra_env.update({var: str(built / folder) for var, folder in webui_flavor.checkpoint_env})
     _link_extension(webui_dir / "extensions")
 
     for fx in EXTRA_FIXTURES:

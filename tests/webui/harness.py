@@ -83,6 +83,9 @@ class Flavor:
     hub_cache: str | None = (
         None  # the Hugging Face hub cache its servers use, in its folder (None: $HF_HOME/hub)
     )
+    launcher: str = "launch.py"  # what a server runs, from the WebUI folder, with launch.py's flags
+    # (variable, folder in the checkpoint builder's OUTDIR): every server gets variable=that folder
+    checkpoint_env: tuple[tuple[str, str], ...] = ()
 
 
 A1111 = Flavor(
@@ -110,6 +113,9 @@ FORGE = Flavor(
     config=(("forge_preset", "all"),),
     # modules_forge/initialization.py points HF_HUB_CACHE at models/diffusers unless it is set (HF_HOME alone is not)
     hub_cache="models/diffusers",
+    # launch.py, with Forge's loader pointed at the builder's small text-encoder and VAE configs (the script says why)
+    launcher=str(HERE / "fixtures" / "forge_launch.py"),
+    checkpoint_env=(("DNP_FORGE_CONFIGS", "forge-configs"),),
 )
 
 

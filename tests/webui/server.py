@@ -66,7 +66,7 @@ class WebUI:
 
     def command(self) -> list[str]:
         flags = [flag for flag in self.assets.flavor.launch_flags if self.api or flag != "--api"]
-        cmd = [str(self.assets.python), "launch.py", *flags, "--port", str(self.port)]
+        cmd = [str(self.assets.python), self.assets.flavor.launcher, *flags, "--port", str(self.port)]
         if not self.ui:
             cmd.append("--nowebui")
         return cmd + list(self.args)
